@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Collect ``exp/<asr>/decode_*/<set>/score.json`` into RESULTS.md (ESPnet's format plus speed columns)."""
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+COLUMNS = ["Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err"]
+
+
+def table(scores, unit: str) -> str:
+    lines = [
+        f"|dataset|{'|'.join(COLUMNS)}|RTF|enc RTF|frame skip|label proj|",
+        "|---" * (len(COLUMNS) + 5) + "|",
+    ]
+    for name, s in scores:
+        row = [str(s[unit][c]) for c in COLUMNS]
+        lines.append(
+            f"|{name}|{'|'.join(row)}|{s['rtf']:.4f}|{s['encoder_rtf']:.4f}|"
+            f"{100 * s['frame_skip_ratio']:.1f} %|{100 * s['label_projection_ratio']:.1f} %|"
+        )
+    return "\n".join(lines)
+
+
+def make_results(exp: Path) -> str:
+    scores = [
+        (f"{path.parent.parent.name}/{path.parent.name}", json.loads(path.read_text()))
+        for path in sorted(exp.glob("decode_*/*/score.json"))
+    ]
+    if not scores:
+        raise FileNotFoundError(f"{exp}: no decode_*/*/score.json; run scoring (stage 13) first")
+    first = scores[0][1]["decode_stats"]
+    threads = first.get("num_threads", "?")
+    return "\n".join([
+        f"# RESULTS: {exp.name}",
+        "",
+        f"- machine: {platform.machine()}, {torch.get_num_threads()} cores visible, torch {torch.__version__}; "
+        f"{threads} torch thread(s) per decoding job, batch size {first.get('batch_size', '?')}",
+        "- RTF = (encoder + search seconds) / audio seconds, summed over decoding jobs; "
+        "frame skip = frames dropped by the IAM threshold; label proj = label projections / joint evaluations",
+        "",
+        "## WER",
+        "",
+        table(scores, "wer"),
+        "",
+        "## CER",
+        "",
+        table(scores, "cer"),
+        "",
+    ])
+
+
+def main(cmd=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--exp", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(cmd)
+    args.out.write_text(make_results(args.exp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Losses of METHOD.md section 3, as pure functions of normalised log-probabilities.
+
+    L = L_HAT + iam_weight * L_IAM_CTC + ilm_weight * L_ILM_CE
+
+Every loss is a negative log-likelihood summed over an utterance; ``reduction="mean"``
+averages over the batch (ESPnet's convention for its transducer and CTC losses).
+"""
+
+import torch
+import torchaudio.functional
+
+
+def _reduce(per_utt: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return per_utt.mean()
+    if reduction == "sum":
+        return per_utt.sum()
+    if reduction == "none":
+        return per_utt
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got '{reduction}'")
+
+
+def hat_transducer_loss(
+    log_probs: torch.Tensor,
+    targets: torch.Tensor,
+    logit_lengths: torch.Tensor,
+    target_lengths: torch.Tensor,
+    blank: int = 0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Transducer loss -log sum_alignments P(y|x) on already-normalised log-probs.
+
+    Args:
+        log_probs: ``(B, T, U+1, V+1)`` log-probabilities (HAT or RNN-T joint output).
+        targets: ``(B, U)`` label ids (padding values are ignored past ``target_lengths``).
+        logit_lengths: ``(B,)`` valid frames T_b.
+        target_lengths: ``(B,)`` valid labels U_b.
+        blank: blank id.
+        reduction: "mean", "sum" or "none" (``(B,)``).
+
+    torchaudio's kernel accepts float32/float16 only; float64 input is computed in
+    float32 and the result cast back.
+    """
+    dtype = log_probs.dtype
+    if dtype not in (torch.float32, torch.float16):
+        log_probs = log_probs.float()
+    # Padding ids (ESPnet pads with -1) must still be valid indices for the kernel.
+    targets = targets.masked_fill(targets < 0, blank).int()
+    per_utt = torchaudio.functional.rnnt_loss(
+        log_probs,
+        targets,
+        logit_lengths.int(),
+        target_lengths.int(),
+        blank=blank,
+        reduction="none",
+        fused_log_softmax=False,
+    )
+    return _reduce(per_utt.to(dtype), reduction)
+
+
+def iam_ctc_loss(
+    iam_log_probs: torch.Tensor,
+    targets: torch.Tensor,
+    logit_lengths: torch.Tensor,
+    target_lengths: torch.Tensor,
+    blank: int = 0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """CTC loss of the internal acoustic model.
+
+    Args:
+        iam_log_probs: ``(B, T, V+1)`` output of ``joint.iam(enc_out)``.
+        targets: ``(B, U)`` padded label ids.
+        logit_lengths, target_lengths: ``(B,)``.
+
+    Utterances with no valid CTC path (U_b longer than T_b allows) contribute zero, as in
+    ESPnet's CTC (``zero_infinity``).
+    """
+    per_utt = torch.nn.functional.ctc_loss(
+        iam_log_probs.transpose(0, 1),
+        targets.masked_fill(targets < 0, blank),
+        logit_lengths,
+        target_lengths,
+        blank=blank,
+        reduction="none",
+        zero_infinity=True,
+    )
+    return _reduce(per_utt, reduction)
+
+
+def ilm_loss(
+    ilm_log_probs: torch.Tensor,
+    targets: torch.Tensor,
+    target_lengths: torch.Tensor,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Cross-entropy of the internal LM on the next label.
+
+    Args:
+        ilm_log_probs: ``(B, U, V)`` ``joint.ilm(dec_out[:, :U])``: row u predicts label u+1,
+            indexed over the V non-blank labels (label id k is column k-1).
+        targets: ``(B, U)`` padded label ids (1..V).
+        target_lengths: ``(B,)``.
+    """
+    mask = torch.arange(targets.size(1), device=targets.device) < target_lengths.unsqueeze(1)
+    columns = (targets - 1).clamp(min=0).unsqueeze(-1)
+    nll = -ilm_log_probs.gather(-1, columns).squeeze(-1)
+    return _reduce((nll * mask).sum(1), reduction)

@@ -1,0 +1,3 @@
+from espnet_hatiam.models.hat_model import ESPnetHATModel
+
+__all__ = ["ESPnetHATModel"]

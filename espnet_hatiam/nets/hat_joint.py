@@ -1,0 +1,81 @@
+"""HAT joint network (METHOD.md sections 1-2): factorised blank/label output, IAM and ILM.
+
+    h_{t,u} = act(W_e f_t + W_p g_u + b)
+    log P(blank | t,u) = log sigmoid(s),  s = w_b . h + c_b
+    log P(k | t,u)     = log sigmoid(-s) + log_softmax(W_o h + c_o)_k,  k = 1..V
+
+The bias ``b`` lives in ``lin_enc`` and ``lin_dec`` has none, so that the IAM
+(``forward(f, 0)``) and the ILM (``forward(0, g)`` renormalised over labels) are the
+same network with one input removed.
+"""
+
+import torch
+
+from espnet_hatiam.nets.joint_base import AbsTransducerJoint
+
+
+def hat_log_probs(blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
+    """Combine a blank logit ``(...,)`` and label logits ``(..., V)`` into HAT log-probs ``(..., V+1)``.
+
+    Written into one preallocated output: in training this tensor is (B, T, U+1, V+1),
+    and a concatenation would hold a second full-size copy.
+    """
+    out = label_logits.new_empty(label_logits.shape[:-1] + (label_logits.size(-1) + 1,))
+    out[..., 0] = torch.nn.functional.logsigmoid(blank_logit)
+    out[..., 1:] = torch.log_softmax(label_logits, dim=-1)
+    out[..., 1:] += torch.nn.functional.logsigmoid(-blank_logit).unsqueeze(-1)
+    return out
+
+
+class HATJointNetwork(AbsTransducerJoint):
+    """Hybrid Autoregressive Transducer joint network.
+
+    Args:
+        vocab_size: output size including blank (index 0), i.e. V+1.
+        encoder_output_size: De, size of the encoder output f_t.
+        decoder_output_size: Dd, size of the prediction-network output g_u.
+        joint_space_size: J, size of the shared hidden h_{t,u}.
+        joint_activation_type: activation name known to torch.nn.functional ("tanh", "relu", ...).
+    """
+
+    is_factorized = True
+
+    def __init__(
+        self,
+        vocab_size: int,
+        encoder_output_size: int,
+        decoder_output_size: int,
+        joint_space_size: int = 256,
+        joint_activation_type: str = "tanh",
+    ):
+        super().__init__(
+            vocab_size, encoder_output_size, decoder_output_size, joint_space_size, joint_activation_type
+        )
+        self.lin_blank = torch.nn.Linear(joint_space_size, 1)
+        self.lin_label = torch.nn.Linear(joint_space_size, vocab_size - 1)
+
+    def blank_logit(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Blank logit s: ``(..., J)`` -> ``(...,)``; costs J multiply-adds per row."""
+        return self.lin_blank(hidden).squeeze(-1)
+
+    def blank_log_prob(self, hidden: torch.Tensor) -> torch.Tensor:
+        """log P(blank): ``(..., J)`` -> ``(...,)`` without the label projection."""
+        return torch.nn.functional.logsigmoid(self.blank_logit(hidden))
+
+    def log_probs_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
+        """HAT log-probs: ``(..., J)`` -> ``(..., V+1)``."""
+        return hat_log_probs(self.blank_logit(hidden), self.lin_label(hidden))
+
+    def label_log_probs(self, hidden: torch.Tensor, blank_logit: torch.Tensor) -> torch.Tensor:
+        """Label part of the HAT log-probs, ``(N, J)`` and ``(N,)`` -> ``(N, V)``.
+
+        Used by the search after the blank threshold, with the blank logit it already has.
+        """
+        return torch.nn.functional.logsigmoid(-blank_logit).unsqueeze(-1) + torch.log_softmax(
+            self.lin_label(hidden), dim=-1
+        )
+
+    def ilm(self, dec_out: torch.Tensor) -> torch.Tensor:
+        """ILM label log-probs ``(..., Dd)`` -> ``(..., V)``: log_softmax(W_o act(W_p g + b) + c_o)."""
+        hidden = self.activation(self.lin_dec(dec_out) + self.lin_enc.bias)
+        return torch.log_softmax(self.lin_label(hidden), dim=-1)

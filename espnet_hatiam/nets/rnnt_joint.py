@@ -1,0 +1,42 @@
+"""Vanilla RNN-T joint network: one softmax over blank and labels (the baseline).
+
+Same interface as :class:`HATJointNetwork`, so the model, the IAM loss and the search
+run unchanged; the blank posterior needs the full output projection here, so HAT
+blank thresholding saves nothing and is refused by the search.
+"""
+
+import torch
+
+from espnet_hatiam.nets.joint_base import AbsTransducerJoint
+
+
+class RNNTJointNetwork(AbsTransducerJoint):
+    """RNN-T joint: log_softmax(W_o act(W_e f + W_p g + b) + c_o) over V+1 outputs (blank 0)."""
+
+    is_factorized = False
+
+    def __init__(
+        self,
+        vocab_size: int,
+        encoder_output_size: int,
+        decoder_output_size: int,
+        joint_space_size: int = 256,
+        joint_activation_type: str = "tanh",
+    ):
+        super().__init__(
+            vocab_size, encoder_output_size, decoder_output_size, joint_space_size, joint_activation_type
+        )
+        self.lin_out = torch.nn.Linear(joint_space_size, vocab_size)
+
+    def log_probs_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``(..., J)`` -> ``(..., V+1)`` log-probs."""
+        return torch.log_softmax(self.lin_out(hidden), dim=-1)
+
+    def blank_log_prob(self, hidden: torch.Tensor) -> torch.Tensor:
+        """log P(blank) ``(..., J)`` -> ``(...,)``; needs the full projection for RNN-T."""
+        return self.log_probs_from_hidden(hidden)[..., 0]
+
+    def ilm(self, dec_out: torch.Tensor) -> torch.Tensor:
+        """Label part of ``forward(0, g)``, renormalised: ``(..., Dd)`` -> ``(..., V)``."""
+        hidden = self.activation(self.lin_dec(dec_out) + self.lin_enc.bias)
+        return torch.log_softmax(self.lin_out(hidden)[..., 1:], dim=-1)

@@ -1,0 +1,103 @@
+"""Batched greedy transducer search with optional HAT-blank thresholding."""
+
+from typing import List, Optional
+
+import torch
+
+from espnet_hatiam.search.counters import SearchCounters
+from espnet_hatiam.search.hypothesis import Hypothesis
+from espnet_hatiam.search.prediction import PredictionNetwork
+
+
+@torch.no_grad()
+def greedy_search(
+    joint: torch.nn.Module,
+    decoder: torch.nn.Module,
+    enc_out: torch.Tensor,
+    enc_lens: torch.Tensor,
+    max_sym_per_frame: int = 1,
+    hat_blank_threshold: float = 1.0,
+    counters: Optional[SearchCounters] = None,
+) -> List[Hypothesis]:
+    """Greedy search over a batch of utterances.
+
+    At each frame every utterance takes the most probable output; after a label it may
+    emit again on the same frame, at most ``max_sym_per_frame`` labels. Utterances are
+    sorted by length so that the active ones form a prefix of the batch: the prediction
+    network and joint only ever run on live rows.
+
+    With ``hat_blank_threshold`` < 1 (HAT joint only) the blank logit is computed first
+    and rows with P(blank) >= threshold take blank without a label projection.
+
+    Args:
+        joint: HAT or RNN-T joint network.
+        decoder: ESPnet ``TransducerDecoder``.
+        enc_out: ``(B, T, De)``; enc_lens: ``(B,)``.
+        counters: if given, ``joint_evaluations``/``label_projections`` are added to it.
+
+    Returns:
+        One ``Hypothesis`` per utterance, in input order.
+    """
+    thresholding = _check_threshold(joint, hat_blank_threshold)
+    batch = enc_out.size(0)
+    lens, order = enc_lens.sort(descending=True)
+    enc_proj = joint.project_encoder(enc_out[order])
+    prediction = PredictionNetwork(decoder)
+    dec_out, state = prediction.initial(batch, enc_out.device)
+    dec_proj = joint.project_decoder(dec_out)
+    scores = torch.zeros(batch, device=enc_out.device)
+    tokens: List[List[int]] = [[] for _ in range(batch)]
+    joint_evals = torch.zeros(batch, dtype=torch.long)
+    label_projs = torch.zeros(batch, dtype=torch.long)
+
+    for t in range(int(lens[0]) if batch else 0):
+        rows = torch.arange(int((lens > t).sum()), device=enc_out.device)
+        for _ in range(max_sym_per_frame):
+            hidden = joint.hidden(enc_proj[rows, t], dec_proj[rows])
+            joint_evals[rows.cpu()] += 1
+            if thresholding:
+                blank_logit = joint.blank_logit(hidden)
+                best = torch.nn.functional.logsigmoid(blank_logit)
+                best_token = torch.zeros_like(rows)
+                need = (torch.sigmoid(blank_logit) < hat_blank_threshold).nonzero().squeeze(1)
+                label_projs[rows[need].cpu()] += 1
+                if need.numel():
+                    label_best, label_arg = joint.label_log_probs(
+                        hidden[need], blank_logit[need]
+                    ).max(-1)
+                    wins = label_best > best[need]
+                    best[need] = torch.where(wins, label_best, best[need])
+                    best_token[need] = torch.where(wins, label_arg + 1, 0)
+            else:
+                label_projs[rows.cpu()] += 1
+                best, best_token = joint.log_probs_from_hidden(hidden).max(-1)
+            scores[rows] += best
+            emit = best_token != 0
+            rows, new_tokens = rows[emit], best_token[emit]
+            if rows.numel() == 0:
+                break
+            for row, token in zip(rows.tolist(), new_tokens.tolist()):
+                tokens[row].append(token)
+            out, new_state = prediction.step(new_tokens, prediction.select(state, rows))
+            prediction.assign(state, rows, new_state)
+            dec_proj[rows] = joint.project_decoder(out)
+
+    if counters is not None:
+        counters.joint_evaluations[order.cpu()] += joint_evals
+        counters.label_projections[order.cpu()] += label_projs
+    result = [None] * batch
+    for row, b in enumerate(order.tolist()):
+        result[b] = Hypothesis(tokens[row], float(scores[row]))
+    return result
+
+
+def _check_threshold(joint: torch.nn.Module, hat_blank_threshold: float) -> bool:
+    """True when HAT-blank thresholding is on; refuses it for a non-factorised joint."""
+    if hat_blank_threshold >= 1.0:
+        return False
+    if not joint.is_factorized:
+        raise ValueError(
+            "hat_blank_threshold < 1 needs the HAT joint (joint_type: hat); "
+            "the RNN-T joint has no separate blank output"
+        )
+    return True

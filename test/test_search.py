@@ -1,0 +1,173 @@
+"""Searches: thresholds off = plain search, beam 1 = greedy, batching, frame skipping, counters."""
+
+import pytest
+import torch
+
+from espnet_hatiam.search import (
+    SearchCounters,
+    greedy_search,
+    iam_frame_skip,
+    modified_beam_search,
+)
+from tiny_model import build_tiny_model
+
+
+def _encoder_output(batch=3, frames=(30, 22, 9), size=32, seed=0):
+    """Random encoder outputs, scaled so the random joint is confident and emits labels."""
+    g = torch.Generator().manual_seed(seed)
+    enc_out = 3 * torch.randn(batch, max(frames), size, generator=g)
+    return enc_out, torch.tensor(frames)
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A random HAT model that emits a label on roughly half of the frames."""
+    torch.manual_seed(1)
+    model = build_tiny_model("hat")
+    with torch.no_grad():
+        model.joint_network.lin_blank.weight.mul_(4.0)
+        model.joint_network.lin_label.weight.mul_(4.0)
+    return model
+
+
+def _search(model, enc_out, enc_lens, beam, **kwargs):
+    counters = SearchCounters.for_lengths(enc_lens)
+    if beam == 1:
+        hyps = [[h] for h in greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, counters=counters, **kwargs)]
+    else:
+        hyps = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, beam, counters=counters, **kwargs)
+    return hyps, counters
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_thresholds_of_one_return_exactly_the_plain_search(model, beam):
+    enc_out, enc_lens = _encoder_output()
+    plain, _ = _search(model, enc_out, enc_lens, beam)
+    kept, kept_lens = iam_frame_skip(model.joint_network, enc_out, enc_lens, 1.0)
+    off, counters = _search(model, kept, kept_lens, beam, hat_blank_threshold=1.0)
+    assert off == plain
+    assert any(h[0].token_ids for h in plain), "the test model should emit labels"
+    assert torch.equal(counters.label_projections, counters.joint_evaluations)
+
+
+def test_beam_one_equals_greedy(model):
+    enc_out, enc_lens = _encoder_output()
+    greedy, _ = _search(model, enc_out, enc_lens, 1)
+    beam = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, beam_size=1)
+    assert [b[0].token_ids for b in beam] == [g[0].token_ids for g in greedy]
+    for b, g in zip(beam, greedy):
+        assert b[0].score == pytest.approx(g[0].score, abs=1e-4)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_batched_decoding_equals_one_by_one(model, beam):
+    enc_out, enc_lens = _encoder_output()
+    batched, _ = _search(model, enc_out, enc_lens, beam)
+    for b in range(enc_out.size(0)):
+        single, _ = _search(model, enc_out[b : b + 1, : enc_lens[b]], enc_lens[b : b + 1], beam)
+        assert single[0][0].token_ids == batched[b][0].token_ids
+        assert single[0][0].score == pytest.approx(batched[b][0].score, abs=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_beam_search_score_is_never_below_greedy(model, seed):
+    enc_out, enc_lens = _encoder_output(seed=seed)
+    greedy, _ = _search(model, enc_out, enc_lens, 1)
+    beam, _ = _search(model, enc_out, enc_lens, 4)
+    for g, b in zip(greedy, beam):
+        assert b[0].score >= g[0].score - 1e-4
+
+
+def test_nbest_is_sorted_and_distinct(model):
+    enc_out, enc_lens = _encoder_output()
+    nbests = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, beam_size=4, nbest=4)
+    for nbest in nbests:
+        scores = [h.score for h in nbest]
+        assert scores == sorted(scores, reverse=True)
+        assert len({tuple(h.token_ids) for h in nbest}) == len(nbest)
+
+
+def _certain_blank_model(model):
+    """Copy of the model whose IAM and HAT blank posterior is ~1 on frames with feature 0 = +10.
+
+    Hidden unit 0 follows encoder feature 0 only (no prediction-network input) and drives
+    the blank logit, so "easy" frames are blank for the IAM and for every hypothesis.
+    """
+    import copy
+
+    easy = copy.deepcopy(model)
+    joint = easy.joint_network
+    with torch.no_grad():
+        joint.lin_enc.weight[0] = 0
+        joint.lin_enc.weight[0, 0] = 1.0
+        joint.lin_enc.bias[0] = -5.0
+        joint.lin_dec.weight[0] = 0
+        joint.lin_blank.weight[0, 0] = 40.0
+        joint.lin_blank.bias[0] = -2.0
+        joint.lin_label.weight[:, 0] = 0
+    return easy
+
+
+def _easy_frames(enc_out, enc_lens, every=3):
+    """Feature 0 := +10 on every ``every``-th valid frame (easy), -10 elsewhere; returns (enc_out, enc_lens, easy)."""
+    enc_out = enc_out.clone()
+    t = torch.arange(enc_out.size(1))
+    easy = (t % every == 0).unsqueeze(0) & (t.unsqueeze(0) < enc_lens.unsqueeze(1))
+    enc_out[..., 0] = torch.where(easy, 10.0, -10.0)
+    return enc_out, enc_lens, easy
+
+
+def test_iam_threshold_skips_exactly_the_certain_blank_frames(model):
+    easy_model = _certain_blank_model(model)
+    enc_out, enc_lens, easy = _easy_frames(*_encoder_output())
+    kept, kept_lens = iam_frame_skip(easy_model.joint_network, enc_out, enc_lens, 0.99)
+    assert torch.equal(kept_lens, enc_lens - easy.sum(1))
+    for b in range(enc_out.size(0)):
+        expected = enc_out[b, : enc_lens[b]][~easy[b, : enc_lens[b]]]
+        assert torch.equal(kept[b, : kept_lens[b]], expected)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_hat_threshold_drops_label_projections_on_easy_frames_only(model, beam):
+    easy_model = _certain_blank_model(model)
+    enc_out, enc_lens, easy = _easy_frames(*_encoder_output())
+    plain, plain_counters = _search(easy_model, enc_out, enc_lens, beam)
+    fast, counters = _search(easy_model, enc_out, enc_lens, beam, hat_blank_threshold=0.99)
+    assert [h[0].token_ids for h in fast] == [h[0].token_ids for h in plain]
+    assert (counters.label_projections < plain_counters.label_projections).all()
+    if beam == 1:  # one hypothesis per frame: exactly the easy frames lose their projection
+        assert torch.equal(counters.joint_evaluations, plain_counters.joint_evaluations)
+        assert torch.equal(plain_counters.label_projections - counters.label_projections, easy.sum(1))
+    else:  # blank-only expansions also keep hopeless label extensions out of the beam
+        assert (counters.joint_evaluations <= plain_counters.joint_evaluations).all()
+
+
+def test_counters_are_consistent_under_dual_thresholding(model):
+    easy_model = _certain_blank_model(model)
+    enc_out, enc_lens, easy = _easy_frames(*_encoder_output(), every=2)
+    kept, kept_lens = iam_frame_skip(easy_model.joint_network, enc_out, enc_lens, 0.99)
+    counters = SearchCounters.for_lengths(enc_lens)
+    counters.frames_kept = kept_lens
+    modified_beam_search(easy_model.joint_network, easy_model.decoder, kept, kept_lens, 4, hat_blank_threshold=0.9, counters=counters)
+    assert (counters.frames_kept <= counters.frames).all()
+    assert (counters.label_projections <= counters.joint_evaluations).all()
+    assert (counters.joint_evaluations <= 4 * counters.frames_kept).all()
+    assert counters.totals()["frames"] == int(enc_lens.sum())
+
+
+def test_hat_threshold_is_refused_for_the_rnnt_joint():
+    rnnt = build_tiny_model("rnnt")
+    enc_out, enc_lens = _encoder_output()
+    with pytest.raises(ValueError, match="joint_type: hat"):
+        greedy_search(rnnt.joint_network, rnnt.decoder, enc_out, enc_lens, hat_blank_threshold=0.9)
+    plain = modified_beam_search(rnnt.joint_network, rnnt.decoder, enc_out, enc_lens, 2)
+    assert len(plain) == enc_out.size(0)
+
+
+def test_max_sym_per_frame_allows_several_labels_per_frame(model):
+    enc_out, enc_lens = _encoder_output()
+    one = greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, max_sym_per_frame=1)
+    three = greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, max_sym_per_frame=3)
+    for b in range(enc_out.size(0)):
+        assert len(one[b].token_ids) <= int(enc_lens[b])
+    assert sum(len(h.token_ids) for h in three) >= sum(len(h.token_ids) for h in one)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Creates tools/venv with the pinned stack and installs espnet_hatiam into it (editable).
+# Idempotent: when the venv already matches tools/requirements.txt and setup.py, it returns at once.
+# Usage: tools/install.sh [--python PYTHON]
+set -euo pipefail
+
+tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top_dir=$(dirname "${tools_dir}")
+venv="${tools_dir}/venv"
+python=python3
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --python) python="$2"; shift 2 ;;
+        *) echo "$0: unknown option '$1' (known: --python PYTHON)" >&2; exit 2 ;;
+    esac
+done
+
+stamp="${venv}/.installed"
+want=$(cat "${tools_dir}/requirements.txt" "${top_dir}/setup.py" | sha256sum | cut -d' ' -f1)
+if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${want}" ]; then
+    echo "tools/venv is up to date (${venv})"
+    exit 0
+fi
+
+if [ ! -x "${venv}/bin/python" ]; then
+    echo "Creating ${venv} with $(${python} --version)"
+    "${python}" -m venv "${venv}"
+fi
+"${venv}/bin/python" -m pip install --quiet --upgrade "pip<26" wheel
+# setuptools<74 is ESPnet's own pin; installing the requirements in one resolve keeps it.
+"${venv}/bin/python" -m pip install --quiet -r "${tools_dir}/requirements.txt"
+"${venv}/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "${top_dir}"
+"${venv}/bin/python" -c "import torch, torchaudio, espnet2, espnet_hatiam; print('torch', torch.__version__, '| torchaudio', torchaudio.__version__, '| espnet_hatiam', espnet_hatiam.__version__)"
+echo "${want}" > "${stamp}"
