@@ -38,8 +38,9 @@ def hat_transducer_loss(
         blank: blank id.
         reduction: "mean", "sum" or "none" (``(B,)``).
 
-    torchaudio's kernel accepts float32/float16 only; float64 input is computed in
-    float32 and the result cast back.
+    The lattice must be exactly as large as the longest utterance: T = max(logit_lengths)
+    and U+1 = max(target_lengths) + 1 (torchaudio checks this). Its kernel accepts
+    float32/float16 only; float64 input is computed in float32 and the result cast back.
     """
     dtype = log_probs.dtype
     if dtype not in (torch.float32, torch.float16):
@@ -105,4 +106,4 @@ def ilm_loss(
     mask = torch.arange(targets.size(1), device=targets.device) < target_lengths.unsqueeze(1)
     columns = (targets - 1).clamp(min=0).unsqueeze(-1)
     nll = -ilm_log_probs.gather(-1, columns).squeeze(-1)
-    return _reduce((nll * mask).sum(1), reduction)
+    return _reduce(nll.masked_fill(~mask, 0.0).sum(1), reduction)

@@ -1,0 +1,87 @@
+"""HATSpeech2Text and the inference CLI on the miniature recipe's trained model."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import soundfile
+
+from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
+
+EXP = "exp/asr_tiny_char"
+
+
+def _speech2text(recipe, **kwargs):
+    exp = recipe / EXP
+    return HATSpeech2Text(exp / "config.yaml", exp / "valid.wer.best.pth", **kwargs)
+
+
+def _test_audio(recipe, n=3):
+    lines = (recipe / "dump/raw/test/wav.scp").read_text().splitlines()[:n]
+    return [soundfile.read(line.split(maxsplit=1)[1], dtype="float32")[0] for line in lines]
+
+
+def test_call_returns_an_nbest_list_of_text_tokens_ids_and_hypothesis(mini_recipe):
+    speech2text = _speech2text(mini_recipe, beam_size=3, nbest=2)
+    nbest = speech2text(_test_audio(mini_recipe, 1)[0])
+    assert 1 <= len(nbest) <= 2
+    text, tokens, token_ids, hyp = nbest[0]
+    assert isinstance(text, str) and len(tokens) == len(token_ids)
+    assert all(0 < i < len(speech2text.model.token_list) for i in token_ids)
+    assert list(hyp.token_ids) == token_ids
+    assert speech2text.last_counters.totals()["frames"] > 0
+
+
+def test_trained_model_recognises_the_tone_words(mini_recipe):
+    speech2text = _speech2text(mini_recipe, beam_size=1)
+    texts = [speech2text(audio)[0][0] for audio in _test_audio(mini_recipe, 9)]
+    assert sum(len(t) for t in texts) > 0, "after five epochs the model should emit letters"
+
+
+def test_from_pretrained_loads_the_packed_zip(mini_recipe, tmp_path):
+    packed = HATSpeech2Text.from_pretrained(
+        mini_recipe / EXP / "model.zip", unpack_dir=str(tmp_path), beam_size=2
+    )
+    direct = _speech2text(mini_recipe, beam_size=2)
+    for audio in _test_audio(mini_recipe):
+        assert packed(audio)[0][:3] == direct(audio)[0][:3]
+
+
+def test_espnet_search_runs_on_the_hat_model_and_agrees_with_greedy(mini_recipe):
+    ours = _speech2text(mini_recipe, beam_size=1)
+    espnet = _speech2text(mini_recipe, beam_size=1, search="espnet")
+    beam = _speech2text(mini_recipe, beam_size=3, search="espnet")
+    for audio in _test_audio(mini_recipe):
+        assert espnet(audio)[0][2] == ours(audio)[0][2]
+        assert isinstance(beam(audio)[0][0], str)
+
+
+def test_bad_options_are_refused(mini_recipe):
+    with pytest.raises(ValueError, match="search"):
+        _speech2text(mini_recipe, search="k2")
+    with pytest.raises(ValueError, match="nbest"):
+        _speech2text(mini_recipe, beam_size=2, nbest=3)
+
+
+def test_cli_batch_decoding_equals_one_by_one(mini_recipe, tmp_path):
+    exp = mini_recipe / EXP
+    outputs = {}
+    for batch_size in (1, 4):
+        out = tmp_path / f"batch{batch_size}"
+        subprocess.run(
+            [sys.executable, "-m", "espnet_hatiam.bin.hat_asr_inference",
+             "--asr_train_config", str(exp / "config.yaml"), "--asr_model_file", str(exp / "valid.wer.best.pth"),
+             "--data_path_and_name_and_type", "dump/raw/test/wav.scp,speech,sound",
+             "--output_dir", str(out), "--batch_size", str(batch_size), "--beam_size", "3",
+             "--iam_blank_threshold", "0.95", "--hat_blank_threshold", "0.95"],
+            cwd=mini_recipe, check=True, capture_output=True,
+        )
+        outputs[batch_size] = (out / "1best_recog/token_int").read_text()
+        stats = json.loads((out / "decode_stats.json").read_text())
+        for key in ("utterances", "audio_seconds", "encoder_seconds", "search_seconds",
+                    "frames", "frames_kept", "joint_evaluations", "label_projections"):
+            assert key in stats
+        assert stats["utterances"] == 9 and stats["frames_kept"] <= stats["frames"]
+        assert len((out / "utt_stats.jsonl").read_text().splitlines()) == 9
+    assert outputs[1] == outputs[4]
