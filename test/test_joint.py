@@ -291,3 +291,11 @@ def test_vocab_size_two_gives_blank_and_one_label(cls):
     assert out.shape == (3, 2)
     assert torch.allclose(out.logsumexp(-1), torch.zeros(3, dtype=out.dtype), atol=1e-12)
     assert joint.ilm(torch.randn(3, DD, dtype=torch.float64)).shape == (3, 1)
+
+
+def test_hat_log_probs_custom_backward_passes_gradcheck():
+    from espnet_hatiam.nets.hat_joint import hat_log_probs
+
+    blank_logit = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    label_logits = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(hat_log_probs, (blank_logit, label_logits))

@@ -14,17 +14,43 @@ import torch
 from espnet_hatiam.nets.joint_base import AbsTransducerJoint
 
 
-def hat_log_probs(blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
-    """Combine a blank logit ``(...,)`` and label logits ``(..., V)`` into HAT log-probs ``(..., V+1)``.
+class _HATLogProbs(torch.autograd.Function):
+    """HAT log-probs with a hand-written backward that keeps one full-size tensor alive.
 
-    Written into one preallocated output: in training this tensor is (B, T, U+1, V+1),
-    and a concatenation would hold a second full-size copy.
+    Composing them from autograd ops (log_softmax, slice assignment, in-place add) holds
+    the log_softmax output besides the result, and each slice assignment clones the full
+    gradient in backward; here only the output is saved.
     """
-    out = label_logits.new_empty(label_logits.shape[:-1] + (label_logits.size(-1) + 1,))
-    out[..., 0] = torch.nn.functional.logsigmoid(blank_logit)
-    out[..., 1:] = torch.log_softmax(label_logits, dim=-1)
-    out[..., 1:] += torch.nn.functional.logsigmoid(-blank_logit).unsqueeze(-1)
-    return out
+
+    @staticmethod
+    def forward(ctx, blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
+        out = label_logits.new_empty(label_logits.shape[:-1] + (label_logits.size(-1) + 1,))
+        out[..., 0] = torch.nn.functional.logsigmoid(blank_logit)
+        out[..., 1:] = torch.log_softmax(label_logits, dim=-1)
+        out[..., 1:] += torch.nn.functional.logsigmoid(-blank_logit).unsqueeze(-1)
+        ctx.save_for_backward(out, blank_logit)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        out, blank_logit = ctx.saved_tensors
+        grad_labels = grad[..., 1:]
+        grad_label_sum = grad_labels.sum(-1)
+        # d/dz_k = g_k - softmax(z)_k * sum_j g_j, with softmax(z)_k = exp(out_k - log sigmoid(-s)).
+        log_label_mass = torch.nn.functional.logsigmoid(-blank_logit).unsqueeze(-1)
+        grad_label_logits = (out[..., 1:] - log_label_mass).exp_()
+        grad_label_logits.mul_(-grad_label_sum.unsqueeze(-1)).add_(grad_labels)
+        # d/ds log sigmoid(s) = sigmoid(-s); d/ds log sigmoid(-s) = -sigmoid(s).
+        grad_blank_logit = grad[..., 0] * torch.sigmoid(-blank_logit) - grad_label_sum * torch.sigmoid(blank_logit)
+        return grad_blank_logit, grad_label_logits
+
+
+def hat_log_probs(blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
+    """HAT log-probs ``(..., V+1)`` from a blank logit ``(...,)`` and label logits ``(..., V)``.
+
+        log P(blank) = log sigmoid(s);  log P(k) = log sigmoid(-s) + log_softmax(z)_k
+    """
+    return _HATLogProbs.apply(blank_logit, label_logits)
 
 
 class HATJointNetwork(AbsTransducerJoint):
