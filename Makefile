@@ -1,5 +1,6 @@
 # make test: create tools/venv if missing (tools/install.sh), then run the test suite.
 # make demo: the same environment, then the embedded default recipe end to end.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := tools/venv
 
@@ -12,6 +13,9 @@ install: $(VENV)/.installed
 
 test: install
 	$(VENV)/bin/python -m pytest -q test
+
+demo: install
+	cd egs/synth_en/asr1 && time ./run.sh
 
 bench: install
 	$(VENV)/bin/python bench/train_memory.py

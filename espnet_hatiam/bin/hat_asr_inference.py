@@ -136,9 +136,7 @@ class HATSpeech2Text:
         enc_out, enc_lens = self.model.encode(speech, speech_lengths)
         encoded = time.perf_counter()
         counters = SearchCounters.for_lengths(enc_lens)
-        enc_out, enc_lens = iam_frame_skip(self.model.joint_network, enc_out, enc_lens, self.iam_blank_threshold)
-        counters.frames_kept = enc_lens.cpu().long()
-        nbests = self._search(enc_out, enc_lens, counters)
+        nbests = self.search_encoded(enc_out, enc_lens, counters)
         searched = time.perf_counter()
         self.last_counters = counters
         self.last_timing = {
@@ -146,10 +144,16 @@ class HATSpeech2Text:
             "search_seconds": searched - encoded,
             "audio_seconds": float(speech_lengths.sum()) / self.fs,
         }
-        return [[self._result(hyp) for hyp in nbest] for nbest in nbests]
+        return [[self.result(hyp) for hyp in nbest] for nbest in nbests]
 
-    def _search(self, enc_out, enc_lens, counters) -> List[List[Hypothesis]]:
+    @torch.no_grad()
+    def search_encoded(
+        self, enc_out: torch.Tensor, enc_lens: torch.Tensor, counters: SearchCounters
+    ) -> List[List[Hypothesis]]:
+        """IAM frame skipping and search on encoder output ``(B, T, De)``: n-best per utterance."""
         joint, decoder = self.model.joint_network, self.model.decoder
+        enc_out, enc_lens = iam_frame_skip(joint, enc_out, enc_lens, self.iam_blank_threshold)
+        counters.frames_kept = enc_lens.cpu().long()
         if self.search == "espnet":
             nbests = []
             for b in range(enc_out.size(0)):
@@ -165,7 +169,8 @@ class HATSpeech2Text:
             joint, decoder, enc_out, enc_lens, self.beam_size, self.nbest, self.hat_blank_threshold, counters
         )
 
-    def _result(self, hyp: Hypothesis) -> Result:
+    def result(self, hyp: Hypothesis) -> Result:
+        """``(text, tokens, token_ids, hyp)`` of a hypothesis."""
         token_ids = [i for i in hyp.token_ids if i != 0]
         tokens = self.converter.ids2tokens(token_ids)
         text = self.tokenizer.tokens2text(tokens) if self.tokenizer is not None else "".join(tokens)

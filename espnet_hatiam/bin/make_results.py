@@ -25,7 +25,7 @@ def table(scores, unit: str) -> str:
     return "\n".join(lines)
 
 
-def make_results(exp: Path) -> str:
+def make_results(exp: Path, images: Path = None) -> str:
     scores = [
         (f"{path.parent.parent.name}/{path.parent.name}", json.loads(path.read_text()))
         for path in sorted(exp.glob("decode_*/*/score.json"))
@@ -50,15 +50,32 @@ def make_results(exp: Path) -> str:
         "",
         table(scores, "cer"),
         "",
-    ])
+    ] + _figures(images))
+
+
+def _figures(images: Path) -> list:
+    """Links to the plot_results figures (paths relative to the recipe dir) and the synchrony ratio."""
+    if images is None:
+        return []
+    lines = ["## Figures", ""]
+    synchrony = images / "blank_synchrony.json"
+    if synchrony.exists():
+        s = json.loads(synchrony.read_text())
+        lines += [f"Blank synchrony (IAM and HAT greedy path agree on blank vs label): "
+                  f"{100 * s['blank_synchrony']:.1f} % of {s['frames']} frames, {s['utterances']} utterances.", ""]
+    for name, title in (("speed_accuracy.png", "WER against RTF"), ("blank_synchrony.png", "Blank synchrony")):
+        if (images / name).exists():
+            lines += [f"![{title}]({images / name})", ""]
+    return lines
 
 
 def main(cmd=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--exp", type=Path, required=True)
+    parser.add_argument("--images", type=Path, default=None, help="plot_results output dir to link")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(cmd)
-    args.out.write_text(make_results(args.exp))
+    args.out.write_text(make_results(args.exp, args.images))
 
 
 if __name__ == "__main__":

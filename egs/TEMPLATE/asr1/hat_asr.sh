@@ -9,7 +9,7 @@
 #  10  collect stats             feature shapes and global mean/variance
 #  11  training                  python -m espnet_hatiam.bin.hat_asr_train
 #  12  decoding                  every --inference_configs x --test_sets, --nj jobs, merged
-#  13  scoring                   WER/CER, RTF, skip ratios -> RESULTS.md
+#  13  scoring                   WER/CER, RTF, skip ratios, plots -> RESULTS.md, images/
 #  14  packing                   ESPnet model zip
 #
 # Every stage logs to its output folder and can be re-entered with --stage/--stop_stage.
@@ -235,8 +235,11 @@ if in_stage 13; then
             ${python} -m espnet_hatiam.bin.score --ref "dump/raw/${dset}/text" --dir "${dir}" ${token_opts}
         done
     done
-    ${python} -m espnet_hatiam.bin.make_results --exp "${asr_exp}" --out "${asr_exp}/RESULTS.md"
-    cp "${asr_exp}/RESULTS.md" RESULTS.md
+    first_test=${test_sets%% *}
+    ${python} -m espnet_hatiam.bin.plot_results --exp "${asr_exp}" --model "${inference_model}" \
+        --test_set "${first_test}" --out_dir "images/${asr_tag}"
+    ${python} -m espnet_hatiam.bin.make_results --exp "${asr_exp}" --images "images/${asr_tag}" --out RESULTS.md
+    cp RESULTS.md "${asr_exp}/RESULTS.md"
     cat RESULTS.md
 fi
 
