@@ -171,3 +171,56 @@ def test_max_sym_per_frame_allows_several_labels_per_frame(model):
     for b in range(enc_out.size(0)):
         assert len(one[b].token_ids) <= int(enc_lens[b])
     assert sum(len(h.token_ids) for h in three) >= sum(len(h.token_ids) for h in one)
+
+
+def _reference_modified_beam_search(model, enc_out, beam):
+    """Slow, obvious modified beam search for one utterance ``(T, De)``: hypotheses in a dict.
+
+    Per frame every hypothesis is extended by every output (blank keeps the labels), the
+    ``beam`` best extensions are kept and extensions with equal label sequences are merged
+    by log-sum-exp, as in icefall's ``modified_beam_search``.
+    """
+    joint, decoder = model.joint_network, model.decoder
+    decoder.set_device(enc_out.device)
+
+    def predict(labels):
+        tokens = torch.tensor([[0] + list(labels)])
+        return decoder(tokens)[0, -1]
+
+    hyps = {(): 0.0}
+    for t in range(enc_out.size(0)):
+        candidates = []
+        for labels, score in hyps.items():
+            log_probs = joint(enc_out[t], predict(labels))
+            for k in range(log_probs.numel()):
+                candidates.append((score + float(log_probs[k]), labels if k == 0 else labels + (k,)))
+        candidates.sort(key=lambda c: -c[0])
+        hyps = {}
+        for score, labels in candidates[:beam]:
+            hyps[labels] = float(torch.logaddexp(torch.tensor(hyps[labels]), torch.tensor(score))) if labels in hyps else score
+    best = max(hyps.items(), key=lambda item: item[1])
+    return list(best[0]), best[1]
+
+
+def test_beam_search_equals_slow_reference_and_merges_equal_sequences(model, monkeypatch):
+    import espnet_hatiam.search.beam as beam_module
+
+    merged = []
+    merge = beam_module._merge_equal_sequences
+
+    def counting_merge(scores, seq_hash):
+        out = merge(scores, seq_hash)
+        merged.append(int(((scores > float("-inf")) & ~out[1]).sum()))
+        return out
+
+    monkeypatch.setattr(beam_module, "_merge_equal_sequences", counting_merge)
+    enc_out, enc_lens = _encoder_output(frames=(12, 7), batch=2)
+    # Every frame twice: a label can be emitted on either copy, so equal sequences meet.
+    enc_out = enc_out.repeat_interleave(2, dim=1)[:, :12]
+    with torch.no_grad():
+        batched = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4)
+        for b in range(2):
+            labels, score = _reference_modified_beam_search(model, enc_out[b, : enc_lens[b]], 4)
+            assert batched[b][0].token_ids == labels
+            assert batched[b][0].score == pytest.approx(score, abs=1e-4)
+    assert sum(merged) > 0, "the case should exercise merging"
