@@ -2,7 +2,6 @@
 
 from typing import List, Optional
 
-import numpy as np
 import torch
 
 from espnet_hatiam.search.counters import SearchCounters

@@ -43,15 +43,17 @@ inference_args=""       # extra arguments to every decoding run
 inference_model=valid.wer.best.pth
 inference_batch_size=1
 num_threads=1           # torch threads per decoding job
+# ---- end of options
 
-usage() { sed -n '2,15p' "$0"; echo "Options (defaults):"; grep -E '^[a-z_]+=' "$0" | sed 's/^/  --/'; }
+options() { sed -n '/^# ---- options/,/^# ---- end of options/p' "$0" | grep -E '^[a-z_]+='; }
+usage() { sed -n '2,15p' "$0"; echo "Options (defaults):"; options | sed 's/^/  --/'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --help|-h) usage; exit 0 ;;
         --*)
             name="${1#--}"
-            if ! grep -q -E "^${name}=" "$0"; then
+            if ! options | grep -q -E "^${name}="; then
                 die "unknown option '$1' (see --help)"
             fi
             [ $# -ge 2 ] || die "option '$1' needs a value"
