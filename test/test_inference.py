@@ -85,3 +85,26 @@ def test_cli_batch_decoding_equals_one_by_one(mini_recipe, tmp_path):
         assert stats["utterances"] == 9 and stats["frames_kept"] <= stats["frames"]
         assert len((out / "utt_stats.jsonl").read_text().splitlines()) == 9
     assert outputs[1] == outputs[4]
+
+
+def test_lm_shallow_fusion_from_espnet_lm_files(mini_recipe, tmp_path):
+    import torch
+    import yaml
+    from espnet2.tasks.lm import LMTask
+
+    tokens = mini_recipe / "data/token_list/char/tokens.txt"
+    args = LMTask.get_parser().parse_args(
+        ["--token_list", str(tokens), "--lm", "seq_rnn", "--lm_conf", "{unit: 8, nlayers: 1}", "--output_dir", str(tmp_path)]
+    )
+    lm = LMTask.build_model(args)
+    (tmp_path / "lm.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(vars(args)))))
+    torch.save(lm.state_dict(), tmp_path / "lm.pth")
+    fused = _speech2text(mini_recipe, beam_size=2, lm_train_config=str(tmp_path / "lm.yaml"),
+                         lm_file=str(tmp_path / "lm.pth"), lm_weight=0.5, ilm_weight=0.2)
+    plain = _speech2text(mini_recipe, beam_size=2)
+    audio = _test_audio(mini_recipe, 1)[0]
+    assert fused.fusion is not None and isinstance(fused(audio)[0][0], str)
+    if plain(audio)[0][2]:  # the bonus moves the score of any hypothesis with labels
+        assert fused(audio)[0][3].score != pytest.approx(plain(audio)[0][3].score)
+    with pytest.raises(ValueError, match="need an LM"):
+        _speech2text(mini_recipe, lm_weight=0.5)

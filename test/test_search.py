@@ -173,12 +173,13 @@ def test_max_sym_per_frame_allows_several_labels_per_frame(model):
     assert sum(len(h.token_ids) for h in three) >= sum(len(h.token_ids) for h in one)
 
 
-def _reference_modified_beam_search(model, enc_out, beam):
+def _reference_modified_beam_search(model, enc_out, beam, bonus=None):
     """Slow, obvious modified beam search for one utterance ``(T, De)``: hypotheses in a dict.
 
     Per frame every hypothesis is extended by every output (blank keeps the labels), the
     ``beam`` best extensions are kept and extensions with equal label sequences are merged
-    by log-sum-exp, as in icefall's ``modified_beam_search``.
+    by log-sum-exp, as in icefall's ``modified_beam_search``. ``bonus(labels, dec_out)``
+    gives ``(V,)`` scores added to the labels (LM fusion).
     """
     joint, decoder = model.joint_network, model.decoder
     decoder.set_device(enc_out.device)
@@ -191,7 +192,10 @@ def _reference_modified_beam_search(model, enc_out, beam):
     for t in range(enc_out.size(0)):
         candidates = []
         for labels, score in hyps.items():
-            log_probs = joint(enc_out[t], predict(labels))
+            dec_out = predict(labels)
+            log_probs = joint(enc_out[t], dec_out)
+            if bonus is not None:
+                log_probs = torch.cat([log_probs[:1], log_probs[1:] + bonus(labels, dec_out)])
             for k in range(log_probs.numel()):
                 candidates.append((score + float(log_probs[k]), labels if k == 0 else labels + (k,)))
         candidates.sort(key=lambda c: -c[0])
@@ -224,3 +228,52 @@ def test_beam_search_equals_slow_reference_and_merges_equal_sequences(model, mon
             assert batched[b][0].token_ids == labels
             assert batched[b][0].score == pytest.approx(score, abs=1e-4)
     assert sum(merged) > 0, "the case should exercise merging"
+
+
+def _tiny_lm(vocab_size):
+    from espnet2.lm.seq_rnn_lm import SequentialRNNLM
+
+    torch.manual_seed(3)
+    return SequentialRNNLM(vocab_size, unit=8, nlayers=1).eval()
+
+
+def test_lm_fusion_with_zero_weights_changes_nothing(model):
+    from espnet_hatiam.search import RNNLMFusion
+
+    enc_out, enc_lens = _encoder_output()
+    fusion = RNNLMFusion(_tiny_lm(model.joint_network.vocab_size), model.joint_network, 0.0, 0.0)
+    plain = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 3)
+    fused = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 3, fusion=fusion)
+    assert [h[0].token_ids for h in fused] == [h[0].token_ids for h in plain]
+    assert [h[0].score for h in fused] == pytest.approx([h[0].score for h in plain], abs=1e-5)
+
+
+def test_lm_fusion_with_ilm_subtraction_equals_slow_reference(model):
+    from espnet_hatiam.search import RNNLMFusion
+
+    lm = _tiny_lm(model.joint_network.vocab_size)
+    sos = model.joint_network.vocab_size - 1
+    lm_weight, ilm_weight = 0.8, 0.4
+
+    def bonus(labels, dec_out):
+        out, _ = lm(torch.tensor([[sos, *labels]]), None)
+        lm_log_probs = torch.log_softmax(out[0, -1], dim=-1)[1:]
+        return lm_weight * lm_log_probs - ilm_weight * model.joint_network.ilm(dec_out)
+
+    fusion = RNNLMFusion(lm, model.joint_network, lm_weight, ilm_weight)
+    enc_out, enc_lens = _encoder_output(frames=(10, 6), batch=2)
+    with torch.no_grad():
+        fused = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 3, fusion=fusion)
+        plain = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 3)
+        for b in range(2):
+            labels, score = _reference_modified_beam_search(model, enc_out[b, : enc_lens[b]], 3, bonus)
+            assert fused[b][0].token_ids == labels
+            assert fused[b][0].score == pytest.approx(score, abs=1e-4)
+    assert [h[0].score for h in fused] != pytest.approx([h[0].score for h in plain])
+
+
+def test_lm_with_another_token_list_is_refused(model):
+    from espnet_hatiam.search import RNNLMFusion
+
+    with pytest.raises(ValueError, match="token list"):
+        RNNLMFusion(_tiny_lm(5), model.joint_network, 0.5, 0.0)

@@ -23,6 +23,7 @@ import torch
 from espnet_hatiam.search import (
     Hypothesis,
     SearchCounters,
+    RNNLMFusion,
     greedy_search,
     iam_frame_skip,
     modified_beam_search,
@@ -47,6 +48,9 @@ class HATSpeech2Text:
         max_sym_per_frame: labels per frame (greedy search; the beam search emits at most one).
         token_type, bpemodel: override the tokenizer of the training config.
         fs: sampling rate of the input, for ``audio_seconds``.
+        lm_train_config, lm_file: an ESPnet RNN LM (``espnet2.bin.lm_train``, ``lm: seq_rnn``)
+            on the same token list, for shallow fusion in the beam search.
+        lm_weight, ilm_weight: score += lm_weight log P_LM(k) - ilm_weight log P_ILM(k).
 
     After each call, :attr:`last_counters` and :attr:`last_timing` describe the batch.
     """
@@ -65,6 +69,10 @@ class HATSpeech2Text:
         token_type: Optional[str] = None,
         bpemodel: Optional[str] = None,
         fs: int = 16000,
+        lm_train_config: Optional[str] = None,
+        lm_file: Optional[str] = None,
+        lm_weight: float = 0.0,
+        ilm_weight: float = 0.0,
     ):
         from espnet2.text.build_tokenizer import build_tokenizer
         from espnet2.text.token_id_converter import TokenIDConverter
@@ -96,6 +104,16 @@ class HATSpeech2Text:
         bpemodel = bpemodel or train_args.bpemodel
         self.tokenizer = build_tokenizer(token_type=token_type, bpemodel=bpemodel) if token_type else None
         self.converter = TokenIDConverter(token_list=model.token_list)
+        self.fusion = None
+        if lm_train_config is not None or lm_file is not None:
+            if search != "hat":
+                raise ValueError("LM fusion (lm_train_config/lm_file) is implemented for search='hat'")
+            from espnet2.tasks.lm import LMTask
+
+            lm_model, _ = LMTask.build_model_from_file(lm_train_config, lm_file, device)
+            self.fusion = RNNLMFusion(lm_model.lm.eval(), model.joint_network, lm_weight, ilm_weight)
+        elif lm_weight or ilm_weight:
+            raise ValueError("lm_weight/ilm_weight need an LM: give lm_train_config and lm_file")
         self.espnet_search = None
         if search == "espnet":
             from espnet2.asr.transducer.beam_search_transducer import BeamSearchTransducer
@@ -160,13 +178,14 @@ class HATSpeech2Text:
                 hyps = self.espnet_search(enc_out[b, : int(enc_lens[b])])
                 nbests.append([Hypothesis([int(i) for i in h.yseq[1:]], float(h.score)) for h in hyps])
             return nbests
-        if self.beam_size == 1:
+        if self.beam_size == 1 and self.fusion is None:
             hyps = greedy_search(
                 joint, decoder, enc_out, enc_lens, self.max_sym_per_frame, self.hat_blank_threshold, counters
             )
             return [[h] for h in hyps]
         return modified_beam_search(
-            joint, decoder, enc_out, enc_lens, self.beam_size, self.nbest, self.hat_blank_threshold, counters
+            joint, decoder, enc_out, enc_lens, self.beam_size, self.nbest, self.hat_blank_threshold, counters,
+            self.fusion,
         )
 
     def result(self, hyp: Hypothesis) -> Result:
@@ -261,6 +280,11 @@ def get_parser() -> argparse.ArgumentParser:
     group.add_argument("--token_type", type=str_or_none, default=None)
     group.add_argument("--bpemodel", type=str_or_none, default=None)
     group.add_argument("--fs", type=int, default=16000)
+    group = parser.add_argument_group("external LM shallow fusion with ILM subtraction")
+    group.add_argument("--lm_train_config", type=str_or_none, default=None)
+    group.add_argument("--lm_file", type=str_or_none, default=None)
+    group.add_argument("--lm_weight", type=float, default=0.0)
+    group.add_argument("--ilm_weight", type=float, default=0.0)
     return parser
 
 

@@ -101,7 +101,7 @@ class HATJointNetwork(AbsTransducerJoint):
             self.lin_label(hidden), dim=-1
         )
 
-    def ilm(self, dec_out: torch.Tensor) -> torch.Tensor:
-        """ILM label log-probs ``(..., Dd)`` -> ``(..., V)``: log_softmax(W_o act(W_p g + b) + c_o)."""
-        hidden = self.activation(self.lin_dec(dec_out) + self.lin_enc.bias)
+    def ilm_from_projection(self, dec_proj: torch.Tensor) -> torch.Tensor:
+        """ILM label log-probs from ``project_decoder`` output ``(..., J)`` -> ``(..., V)``."""
+        hidden = self.activation(dec_proj + self.lin_enc.bias)
         return torch.log_softmax(self.lin_label(hidden), dim=-1)

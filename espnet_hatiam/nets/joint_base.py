@@ -68,11 +68,16 @@ class AbsTransducerJoint(torch.nn.Module):
         """IAM log P(blank) ``(..., De)`` -> ``(...,)``, for frame skipping."""
         return self.blank_log_prob(self.activation(self.project_encoder(enc_out)))
 
+    def ilm(self, dec_out: torch.Tensor) -> torch.Tensor:
+        """ILM label log-probs ``(..., Dd)`` -> ``(..., V)``: the joint with zero encoder input,
+        renormalised over the labels."""
+        return self.ilm_from_projection(self.project_decoder(dec_out))
+
     def log_probs_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def blank_log_prob(self, hidden: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def ilm(self, dec_out: torch.Tensor) -> torch.Tensor:
+    def ilm_from_projection(self, dec_proj: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

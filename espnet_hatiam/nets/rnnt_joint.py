@@ -36,7 +36,7 @@ class RNNTJointNetwork(AbsTransducerJoint):
         """log P(blank) ``(..., J)`` -> ``(...,)``; needs the full projection for RNN-T."""
         return self.log_probs_from_hidden(hidden)[..., 0]
 
-    def ilm(self, dec_out: torch.Tensor) -> torch.Tensor:
-        """Label part of ``forward(0, g)``, renormalised: ``(..., Dd)`` -> ``(..., V)``."""
-        hidden = self.activation(self.lin_dec(dec_out) + self.lin_enc.bias)
+    def ilm_from_projection(self, dec_proj: torch.Tensor) -> torch.Tensor:
+        """Label part of ``forward(0, g)``, renormalised, from ``W_p g`` ``(..., J)`` -> ``(..., V)``."""
+        hidden = self.activation(dec_proj + self.lin_enc.bias)
         return torch.log_softmax(self.lin_out(hidden)[..., 1:], dim=-1)

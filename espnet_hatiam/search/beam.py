@@ -7,6 +7,7 @@ import torch
 from espnet_hatiam.search.counters import SearchCounters
 from espnet_hatiam.search.greedy import _check_threshold
 from espnet_hatiam.search.hypothesis import Hypothesis
+from espnet_hatiam.search.lm_fusion import RNNLMFusion
 from espnet_hatiam.search.prediction import PredictionNetwork
 
 _HASH_PRIME = 1_000_003  # rolling hash of label sequences; int64 wrap-around is intended
@@ -22,6 +23,7 @@ def modified_beam_search(
     nbest: int = 1,
     hat_blank_threshold: float = 1.0,
     counters: Optional[SearchCounters] = None,
+    fusion: Optional[RNNLMFusion] = None,
 ) -> List[List[Hypothesis]]:
     """Beam search with at most one label per frame, batched over utterances and beams.
 
@@ -41,6 +43,8 @@ def modified_beam_search(
         nbest: hypotheses returned per utterance (<= K).
         hat_blank_threshold: theta_HAT; >= 1 disables it.
         counters: if given, ``joint_evaluations``/``label_projections`` are added to it.
+        fusion: external LM shallow fusion with ILM subtraction; its label bonuses are
+            added to the label scores (and so to the hypothesis scores).
 
     Returns:
         For each utterance in input order, up to ``nbest`` hypotheses, best first.
@@ -55,6 +59,9 @@ def modified_beam_search(
     prediction = PredictionNetwork(decoder)
     dec_out, state = prediction.initial(batch * K, device)
     dec_proj = joint.project_decoder(dec_out)
+    if fusion is not None:
+        lm_log_probs, lm_state = fusion.initial(batch * K, device)
+        bonus = fusion.bonus(lm_log_probs, dec_proj)  # (B*K, V), follows each slot like dec_proj
 
     scores = torch.full((batch, K), float("-inf"), device=device)
     scores[:, 0] = 0.0
@@ -78,6 +85,8 @@ def modified_beam_search(
         else:
             log_probs[rows] = joint.log_probs_from_hidden(hidden)
             projected = rows
+        if fusion is not None:
+            log_probs[rows, 1:] += bonus[rows]
         joint_evals[:n] += live.view(n, K).sum(1).cpu()
         label_projs[:n] += torch.bincount(projected // K, minlength=n).cpu()
 
@@ -91,13 +100,19 @@ def modified_beam_search(
         source = (torch.arange(n, device=device).unsqueeze(1) * K + parent).view(-1)
         dec_proj[: n * K] = dec_proj[source]
         state = _gather_prefix(state, source)
+        if fusion is not None:
+            bonus[: n * K] = bonus[source]
+            lm_state = _gather_prefix(lm_state, source)
         step_rows = (keep & (token != 0)).view(-1).nonzero().squeeze(1)
         if step_rows.numel():
-            out, new_state = prediction.step(
-                token.view(-1)[step_rows], prediction.select(state, step_rows)
-            )
+            step_tokens = token.view(-1)[step_rows]
+            out, new_state = prediction.step(step_tokens, prediction.select(state, step_rows))
             prediction.assign(state, step_rows, new_state)
             dec_proj[step_rows] = joint.project_decoder(out)
+            if fusion is not None:
+                lm_log_probs, new_lm_state = fusion.step(step_tokens, prediction.select(lm_state, step_rows))
+                prediction.assign(lm_state, step_rows, new_lm_state)
+                bonus[step_rows] = fusion.bonus(lm_log_probs, dec_proj[step_rows])
         scores[:n], seq_hash[:n] = top_scores, new_hash
         parents.append(parent.cpu().numpy())
         emitted.append(token.cpu().numpy())
