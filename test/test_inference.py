@@ -12,6 +12,12 @@ from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
 EXP = "exp/asr_tiny_char"
 
 
+@pytest.fixture(autouse=True)
+def _in_recipe_dir(mini_recipe, monkeypatch):
+    """Training configs hold paths relative to the recipe (ESPnet's convention)."""
+    monkeypatch.chdir(mini_recipe)
+
+
 def _speech2text(recipe, **kwargs):
     exp = recipe / EXP
     return HATSpeech2Text(exp / "config.yaml", exp / "valid.wer.best.pth", **kwargs)
@@ -39,11 +45,12 @@ def test_trained_model_recognises_the_tone_words(mini_recipe):
     assert sum(len(t) for t in texts) > 0, "after five epochs the model should emit letters"
 
 
-def test_from_pretrained_loads_the_packed_zip(mini_recipe, tmp_path):
-    packed = HATSpeech2Text.from_pretrained(
-        mini_recipe / EXP / "model.zip", unpack_dir=str(tmp_path), beam_size=2
-    )
+def test_from_pretrained_loads_the_packed_zip(mini_recipe, tmp_path, monkeypatch):
     direct = _speech2text(mini_recipe, beam_size=2)
+    monkeypatch.chdir(tmp_path)  # the zip carries everything it needs: no recipe dir
+    packed = HATSpeech2Text.from_pretrained(
+        mini_recipe / EXP / "model.zip", unpack_dir=str(tmp_path / "unpacked"), beam_size=2
+    )
     for audio in _test_audio(mini_recipe):
         assert packed(audio)[0][:3] == direct(audio)[0][:3]
 

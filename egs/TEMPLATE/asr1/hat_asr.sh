@@ -253,6 +253,7 @@ if in_stage 14; then
     # shellcheck disable=SC2086
     ${python} -m espnet2.bin.pack asr --asr_train_config "${asr_exp}/config.yaml" \
         --asr_model_file "${asr_exp}/${inference_model}" ${option} \
+        --option "${stats_dir}/train/feats_stats.npz" \
         --option "${asr_exp}/RESULTS.md" --outpath "${asr_exp}/model.zip"
 fi
 
