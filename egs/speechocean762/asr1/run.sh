@@ -10,4 +10,5 @@ set -euo pipefail
     --nbpe 300 \
     --asr_config conf/train_hat_iam.yaml \
     --inference_configs "conf/decode_plain.yaml conf/decode_iam.yaml conf/decode_hat.yaml conf/decode_dual.yaml" \
+    --inference_batch_size 8 \
     "$@"
