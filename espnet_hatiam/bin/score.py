@@ -65,8 +65,6 @@ def main(cmd=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ref", type=Path, required=True, help="Kaldi text with the references")
     parser.add_argument("--dir", type=Path, required=True, help="decoding dir with 1best_recog/text")
-    parser.add_argument("--token_type", default=None, help="accepted for symmetry with the recipes; unused")
-    parser.add_argument("--bpemodel", default=None, help="accepted for symmetry with the recipes; unused")
     args = parser.parse_args(cmd)
     result = score(args.ref, args.dir)
     print(f"{args.dir}: WER {result['wer']['Err']} % CER {result['cer']['Err']} % RTF {result['rtf']}")

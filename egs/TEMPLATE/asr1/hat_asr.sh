@@ -234,7 +234,7 @@ if in_stage 13; then
         for dset in ${test_sets}; do
             dir=$(decode_dir "${config}")/${dset}
             require "${dir}/decode_stats.json" "stage 12"
-            ${python} -m espnet_hatiam.bin.score --ref "dump/raw/${dset}/text" --dir "${dir}" ${token_opts}
+            ${python} -m espnet_hatiam.bin.score --ref "dump/raw/${dset}/text" --dir "${dir}"
         done
     done
     first_test=${test_sets%% *}
