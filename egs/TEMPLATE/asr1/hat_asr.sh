@@ -102,6 +102,12 @@ asr_exp=exp/asr_${asr_tag}
 # Runs a stage only once per --stage/--stop_stage window; the body is the rest of the line.
 in_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 
+show_epochs() {  # show_epochs <pid> <log>: one line per finished epoch while the job runs; its status
+    tail --pid="$1" -n +1 -F "$2" 2>/dev/null \
+        | sed -u -n 's/.*INFO: \([0-9]*epoch\) results: \[train\].* loss=\([0-9.]*\),.*\[valid\].* loss=\([0-9.]*\), cer=[0-9.]*, wer=\([0-9.]*\).*/    \1: train loss \2, valid loss \3, valid wer \4/p'
+    wait "$1"
+}
+
 require() {  # require <file> <what produces it>
     [ -e "$1" ] || die "missing '$1': run $2 first (--stage/--stop_stage)"
 }
@@ -193,7 +199,8 @@ if in_stage 11; then
             --valid_shape_file "${stats_dir}/valid/speech_shape" \
             --valid_shape_file "${stats_dir}/valid/text_shape.${token_type}" \
             --fold_length 80000 --fold_length 150 \
-            --output_dir "${asr_exp}" --ngpu 0 ${asr_args}
+            --output_dir "${asr_exp}" --ngpu 0 ${asr_args} &
+    show_epochs $! "${asr_exp}/train.log"
 fi
 
 decode_dir() { local name; name=$(basename "$1" .yaml); echo "${asr_exp}/decode_${name#decode_}_${inference_model%.pth}"; }
