@@ -103,8 +103,9 @@ asr_exp=exp/asr_${asr_tag}
 in_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 
 show_epochs() {  # show_epochs <pid> <log>: one line per finished epoch while the job runs; its status
+    # The display may end with an error status (tail under a closed pipe); only the job's counts.
     tail --pid="$1" -n +1 -F "$2" 2>/dev/null \
-        | sed -u -n 's/.*INFO: \([0-9]*epoch\) results: \[train\].* loss=\([0-9.]*\),.*\[valid\].* loss=\([0-9.]*\), cer=[0-9.]*, wer=\([0-9.]*\).*/    \1: train loss \2, valid loss \3, valid wer \4/p'
+        | sed -u -n 's/.*INFO: \([0-9]*epoch\) results: \[train\].* loss=\([0-9.]*\),.*\[valid\].* loss=\([0-9.]*\), cer=[0-9.]*, wer=\([0-9.]*\).*/    \1: train loss \2, valid loss \3, valid wer \4/p' || true
     wait "$1"
 }
 
