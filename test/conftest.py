@@ -8,8 +8,8 @@ import torch
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_threads():
-    """Every test starts from the same RNG state; small tensors need few threads."""
+def _seed():
+    """Every test starts from the same RNG state."""
     torch.manual_seed(0)
     yield
 

@@ -50,3 +50,15 @@ def test_score_names_utterances_without_hypothesis(tmp_path):
     ref.write_text("u1 A\nu2 B\n")
     with pytest.raises(ValueError, match="'u2'"):
         score(ref, out)
+
+
+def test_search_that_counts_no_joint_evaluations_shows_no_label_projection_ratio(tmp_path):
+    out = tmp_path / "exp" / "decode_espnet_valid.wer.best" / "test"
+    (out / "1best_recog").mkdir(parents=True)
+    (out / "1best_recog" / "text").write_text("u1 A\n")
+    stats = {"encoder_seconds": 1.0, "search_seconds": 2.0, "audio_seconds": 10.0, "frames": 50,
+             "frames_kept": 50, "joint_evaluations": 0, "label_projections": 0}
+    (out / "decode_stats.json").write_text(json.dumps(stats))
+    (tmp_path / "text").write_text("u1 A\n")
+    assert score(tmp_path / "text", out)["label_projection_ratio"] is None
+    assert "|0.3000|0.1000|0.0 %|-|" in make_results(tmp_path / "exp")

@@ -20,9 +20,13 @@ def table(scores, unit: str) -> str:
         row = [str(s[unit][c]) for c in COLUMNS]
         lines.append(
             f"|{name}|{'|'.join(row)}|{s['rtf']:.4f}|{s['encoder_rtf']:.4f}|"
-            f"{100 * s['frame_skip_ratio']:.1f} %|{100 * s['label_projection_ratio']:.1f} %|"
+            f"{100 * s['frame_skip_ratio']:.1f} %|{_percent(s['label_projection_ratio'])}|"
         )
     return "\n".join(lines)
+
+
+def _percent(ratio) -> str:
+    return "-" if ratio is None else f"{100 * ratio:.1f} %"
 
 
 def make_results(exp: Path, images: Path = None) -> str:

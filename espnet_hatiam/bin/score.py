@@ -54,7 +54,10 @@ def score(ref_file: Path, directory: Path) -> dict:
         "rtf": round(seconds / stats["audio_seconds"], 4),
         "encoder_rtf": round(stats["encoder_seconds"] / stats["audio_seconds"], 4),
         "frame_skip_ratio": round(1 - stats["frames_kept"] / max(stats["frames"], 1), 4),
-        "label_projection_ratio": round(stats["label_projections"] / max(stats["joint_evaluations"], 1), 4),
+        # ESPnet's BeamSearchTransducer counts no joint evaluations: None, not a false 0.
+        "label_projection_ratio": (
+            round(stats["label_projections"] / stats["joint_evaluations"], 4) if stats["joint_evaluations"] else None
+        ),
         "decode_stats": stats,
     }
     (directory / "score.json").write_text(json.dumps(result, indent=2) + "\n")
