@@ -73,3 +73,35 @@ def test_missing_corpus_path_is_named(tmp_path):
     )
     assert result.returncode != 0
     assert str(missing) in result.stderr
+
+
+def _speechocean_copy_with_a_stub_synth_recipe(root: Path) -> Path:
+    """egs/speechocean762/asr1 beside an egs/synth_en/asr1 whose run.sh only leaves a mark."""
+    egs = root / "egs"
+    recipe = egs / "speechocean762" / "asr1"
+    recipe.mkdir(parents=True)
+    (egs / "TEMPLATE").symlink_to(REPO / "egs" / "TEMPLATE")
+    (root / "conf").symlink_to(REPO / "conf")  # the recipe's conf/ links point there
+    source = REPO / "egs" / "speechocean762" / "asr1"
+    for name in ("run.sh", "local", "conf", "cmd.sh", "db.sh", "hat_asr.sh", "path.sh", "scripts"):
+        subprocess.run(["cp", "-a", str(source / name), str(recipe)], check=True)
+    synth = egs / "synth_en" / "asr1"
+    synth.mkdir(parents=True)
+    (synth / "run.sh").write_text("#!/usr/bin/env bash\ntouch synth_trained\nexit 1\n")
+    (synth / "run.sh").chmod(0o755)
+    return recipe
+
+
+def test_speechocean_trains_the_synthetic_encoder_only_when_stage_11_needs_it(tmp_path):
+    recipe = _speechocean_copy_with_a_stub_synth_recipe(tmp_path)
+    mark = tmp_path / "egs" / "synth_en" / "asr1" / "synth_trained"
+
+    def run(*options):
+        return subprocess.run(["./run.sh", *options], cwd=recipe, capture_output=True, text=True, timeout=120)
+
+    result = run("--help")
+    assert result.returncode == 0 and "--asr_config" in result.stdout
+    run("--stage", "12", "--stop_stage", "13")
+    assert not mark.exists()
+    assert run("--stage", "11", "--stop_stage", "11").returncode != 0
+    assert mark.exists()

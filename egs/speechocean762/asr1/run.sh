@@ -6,9 +6,15 @@ set -euo pipefail
 
 # 2.7 h of real training speech did not get a randomly initialised encoder off the all-blank CTC
 # plateau within 7-10 CPU epochs (README.md); the encoder of egs/synth_en (espeak-ng speech made
-# on the spot, about 18 min to train) does. Trained here first when it is missing.
+# on the spot, about 18 min to train) does. Trained here first when stage 11 runs without it.
 encoder_init=../../synth_en/asr1/exp/asr_train_demo_bpe300/valid.wer.best.pth
-if [ ! -f "${encoder_init}" ]; then
+stage=1 stop_stage=100 previous=""
+for arg in "$@"; do
+    case "${previous}" in --stage) stage=${arg} ;; --stop_stage) stop_stage=${arg} ;; esac
+    case "${arg}" in --help|-h) stop_stage=0 ;; esac
+    previous=${arg}
+done
+if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ] && [ ! -f "${encoder_init}" ]; then
     (cd ../../synth_en/asr1 && ./run.sh --stop_stage 11)
 fi
 
