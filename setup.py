@@ -17,6 +17,8 @@ setup(
         "kaldiio",
         "soundfile",
         "jiwer",
+        "numpy",
+        "matplotlib",
     ],
     license="Apache-2.0",
 )

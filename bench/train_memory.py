@@ -18,7 +18,7 @@ import sys
 def one_step(joint_type: str, batch: int, frames: int, labels: int, vocab: int, iam_weight: float) -> dict:
     import torch
 
-    from espnet_hatiam.losses import hat_transducer_loss, iam_ctc_loss
+    from espnet_hatiam.losses import transducer_loss, iam_ctc_loss
     from espnet_hatiam.nets import JOINT_TYPES
 
     torch.manual_seed(0)
@@ -31,7 +31,7 @@ def one_step(joint_type: str, batch: int, frames: int, labels: int, vocab: int, 
     target_lens = torch.full((batch,), labels)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     log_probs = joint(enc_out.unsqueeze(2), dec_out.unsqueeze(1))
-    loss = hat_transducer_loss(log_probs, targets, enc_lens, target_lens)
+    loss = transducer_loss(log_probs, targets, enc_lens, target_lens)
     del log_probs
     if iam_weight > 0:
         loss = loss + iam_weight * iam_ctc_loss(joint.iam(enc_out), targets, enc_lens, target_lens)

@@ -33,7 +33,7 @@ max_epoch: 5
 num_att_plot: 0
 num_workers: 0
 best_model_criterion: [[valid, wer, min], [valid, loss, min]]
-keep_nbest_models: 1
+keep_nbest_models: 2
 """
 MINI_OPTIONS = [
     "--train_set", "train", "--valid_set", "dev", "--test_sets", "test", "--token_type", "char",
@@ -53,7 +53,7 @@ def make_mini_recipe(root: Path) -> Path:
     data_sh.write_text(f'#!/usr/bin/env bash\nset -e\npython "{REPO}/test/tiny_corpus.py" data\n')
     data_sh.chmod(0o755)
     (recipe / "conf" / "tiny.yaml").write_text(MINI_CONFIG)
-    (recipe / "conf" / "decode_greedy.yaml").write_text("beam_size: 1\n")
+    (recipe / "conf" / "decode_greedy.yaml").write_text("search_type: greedy\n")
     (recipe / "conf" / "decode_dual.yaml").write_text(
         "beam_size: 3\niam_blank_threshold: 0.95\nhat_blank_threshold: 0.95\n"
     )

@@ -1,4 +1,4 @@
-"""Specification of the joint networks (METHOD.md sections 1-2, CONTRACT.md).
+"""Specification of the joint networks (docs/METHOD.md sections 1-2, CONTRACT.md).
 
 Every mathematical check compares against a slow, obvious float64 computation written
 out here from the formulas, not from the package code.
@@ -68,7 +68,7 @@ def test_joint_types_registry_maps_names_to_classes():
 
 
 def hat_reference(joint, f, g):
-    """METHOD.md section 1 in float64, one (t, u) pair at a time: f (De,), g (Dd,) -> (V+1,)."""
+    """docs/METHOD.md section 1 in float64, one (t, u) pair at a time: f (De,), g (Dd,) -> (V+1,)."""
     We, be = joint.lin_enc.weight.double(), joint.lin_enc.bias.double()
     Wp = joint.lin_dec.weight.double()
     wb, cb = joint.lin_blank.weight.double()[0], joint.lin_blank.bias.double()[0]

@@ -1,4 +1,4 @@
-"""Specification of the training losses (METHOD.md section 3).
+"""Specification of the training losses (docs/METHOD.md section 3).
 
 The transducer loss is checked against two independent float64 references: a brute-force
 sum over every alignment and a plain alpha-lattice forward algorithm. Gradients of the
@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from espnet_hatiam.losses import hat_transducer_loss, iam_ctc_loss, ilm_loss
+from espnet_hatiam.losses import transducer_loss, iam_ctc_loss, ilm_loss
 from espnet_hatiam.nets import HATJointNetwork, RNNTJointNetwork
 
 
@@ -97,14 +97,14 @@ def test_reference_of_single_frame_single_label_is_label_then_blank():
     torch.testing.assert_close(transducer_nll_bruteforce(lp, [2]), -(lp[0, 0, 2] + lp[0, 1, 0]))
 
 
-# ---------------------------------------------------------------- hat_transducer_loss
+# ---------------------------------------------------------------- transducer_loss
 
 
 @pytest.mark.parametrize("T,U,V", SHAPES)
 def test_transducer_loss_value_equals_bruteforce_sum_over_alignments(T, U, V):
     lp = random_log_probs(T, U + 1, V)
     y = torch.randint(1, V, (U,))
-    got = hat_transducer_loss(
+    got = transducer_loss(
         lp.float()[None], y[None], torch.tensor([T]), torch.tensor([U]), reduction="none"
     )
     assert got.shape == (1,)
@@ -117,7 +117,7 @@ def test_transducer_loss_gradient_wrt_log_probs_equals_bruteforce_gradient(T, U,
     lp = random_log_probs(T, U + 1, V)
     y = torch.randint(1, V, (U,))
     lp32 = lp.float().requires_grad_()
-    hat_transducer_loss(lp32[None], y[None], torch.tensor([T]), torch.tensor([U]), reduction="sum").backward()
+    transducer_loss(lp32[None], y[None], torch.tensor([T]), torch.tensor([U]), reduction="sum").backward()
 
     lp64 = lp.clone().requires_grad_()
     transducer_nll_bruteforce(lp64, y.tolist()).backward()
@@ -135,7 +135,7 @@ def test_transducer_loss_value_and_gradient_equal_alpha_lattice_reference(T, U, 
     lp = random_log_probs(T, U + 1, V)
     y = torch.randint(1, V, (U,))
     lp32 = lp.float().requires_grad_()
-    got = hat_transducer_loss(lp32[None], y[None], torch.tensor([T]), torch.tensor([U]), reduction="sum")
+    got = transducer_loss(lp32[None], y[None], torch.tensor([T]), torch.tensor([U]), reduction="sum")
     got.backward()
     lp64 = lp.clone().requires_grad_()
     ref = transducer_nll_alpha(lp64, y.tolist())
@@ -148,9 +148,9 @@ def test_transducer_loss_gradient_scales_with_upstream_gradient():
     lp = random_log_probs(3, 3, 4).float()
     y = torch.tensor([[1, 3]])
     a = lp.clone().requires_grad_()
-    hat_transducer_loss(a[None], y, torch.tensor([3]), torch.tensor([2]), reduction="sum").backward()
+    transducer_loss(a[None], y, torch.tensor([3]), torch.tensor([2]), reduction="sum").backward()
     b = lp.clone().requires_grad_()
-    (2.5 * hat_transducer_loss(b[None], y, torch.tensor([3]), torch.tensor([2]), reduction="sum")).backward()
+    (2.5 * transducer_loss(b[None], y, torch.tensor([3]), torch.tensor([2]), reduction="sum")).backward()
     torch.testing.assert_close(b.grad, 2.5 * a.grad)
 
 
@@ -171,12 +171,12 @@ def _padded_batch(V=5):
 
 def test_padded_batch_per_utterance_losses_equal_each_utterance_alone():
     lp, targets, T_b, U_b = _padded_batch()
-    batched = hat_transducer_loss(lp.float(), targets, T_b, U_b, reduction="none")
+    batched = transducer_loss(lp.float(), targets, T_b, U_b, reduction="none")
     assert batched.shape == (3,)
     for b in range(3):
         t, u = int(T_b[b]), int(U_b[b])
         alone_lp = lp[b, :t, : u + 1].float()[None].contiguous()
-        alone = hat_transducer_loss(alone_lp, targets[b : b + 1, :u], T_b[b : b + 1], U_b[b : b + 1], reduction="none")
+        alone = transducer_loss(alone_lp, targets[b : b + 1, :u], T_b[b : b + 1], U_b[b : b + 1], reduction="none")
         torch.testing.assert_close(batched[b], alone[0])
         ref = transducer_nll_alpha(lp[b, :t, : u + 1], targets[b, :u].tolist())
         torch.testing.assert_close(batched[b].double(), ref, rtol=1e-5, atol=1e-5)
@@ -186,7 +186,7 @@ def test_padded_batch_gradient_equals_reference_and_is_zero_in_padding():
     lp, targets, T_b, U_b = _padded_batch()
     weights = torch.tensor([0.3, 1.7, -0.8])
     lp32 = lp.float().requires_grad_()
-    (hat_transducer_loss(lp32, targets, T_b, U_b, reduction="none") * weights).sum().backward()
+    (transducer_loss(lp32, targets, T_b, U_b, reduction="none") * weights).sum().backward()
     for b in range(3):
         t, u = int(T_b[b]), int(U_b[b])
         lp64 = lp[b, :t, : u + 1].clone().requires_grad_()
@@ -199,22 +199,22 @@ def test_padded_batch_gradient_equals_reference_and_is_zero_in_padding():
 def test_reduction_mean_and_sum_are_mean_and_sum_of_per_utterance_losses():
     lp, targets, T_b, U_b = _padded_batch()
     lp = lp.float()
-    none = hat_transducer_loss(lp, targets, T_b, U_b, reduction="none")
-    torch.testing.assert_close(hat_transducer_loss(lp, targets, T_b, U_b, reduction="mean"), none.mean())
-    torch.testing.assert_close(hat_transducer_loss(lp, targets, T_b, U_b, reduction="sum"), none.sum())
-    torch.testing.assert_close(hat_transducer_loss(lp, targets, T_b, U_b), none.mean())  # default
+    none = transducer_loss(lp, targets, T_b, U_b, reduction="none")
+    torch.testing.assert_close(transducer_loss(lp, targets, T_b, U_b, reduction="mean"), none.mean())
+    torch.testing.assert_close(transducer_loss(lp, targets, T_b, U_b, reduction="sum"), none.sum())
+    torch.testing.assert_close(transducer_loss(lp, targets, T_b, U_b), none.mean())  # default
 
 
 def test_unknown_reduction_is_rejected():
     lp, targets, T_b, U_b = _padded_batch()
     with pytest.raises(ValueError):
-        hat_transducer_loss(lp.float(), targets, T_b, U_b, reduction="batchmean")
+        transducer_loss(lp.float(), targets, T_b, U_b, reduction="batchmean")
 
 
 def test_float64_input_gives_float64_loss_close_to_reference():
     lp = random_log_probs(4, 3, 4)
     y = torch.tensor([[2, 1]])
-    got = hat_transducer_loss(lp[None], y, torch.tensor([4]), torch.tensor([2]), reduction="none")
+    got = transducer_loss(lp[None], y, torch.tensor([4]), torch.tensor([2]), reduction="none")
     assert got.dtype == torch.float64
     torch.testing.assert_close(got[0], transducer_nll_alpha(lp, [2, 1]), rtol=1e-5, atol=1e-5)
 
@@ -231,7 +231,7 @@ def test_loss_on_joint_output_matches_float64_reference_in_value_and_parameter_g
 
     log_probs = joint(enc.unsqueeze(2), dec.unsqueeze(1))
     assert log_probs.dtype == torch.float32
-    got = hat_transducer_loss(log_probs, targets, T_b, U_b, reduction="none")
+    got = transducer_loss(log_probs, targets, T_b, U_b, reduction="none")
     (got * weights).sum().backward()
     got_grads = {n: p.grad.clone() for n, p in joint.named_parameters()}
 

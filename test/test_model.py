@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from espnet_hatiam.losses import hat_transducer_loss
+from espnet_hatiam.losses import transducer_loss
 from espnet_hatiam.nets import HATJointNetwork, RNNTJointNetwork
 from espnet_hatiam.tasks.hat_asr import HATASRTask
 
@@ -100,12 +100,12 @@ def test_training_step_gives_finite_loss_and_gradients_on_encoder_decoder_joint(
         assert total > 0, type(part).__name__
 
 
-def test_training_stats_are_loss_hat_iam_and_loss_combines_them():
+def test_training_stats_are_loss_transducer_iam_and_loss_combines_them():
     model = build("{iam_weight: 0.3}")
     model.train()
     loss, stats, _ = model(*batch())
-    assert set(stats) == {"loss", "loss_hat", "loss_iam"}
-    expected = _stat(stats, "loss_hat") + 0.3 * _stat(stats, "loss_iam")
+    assert set(stats) == {"loss", "loss_transducer", "loss_iam"}
+    expected = _stat(stats, "loss_transducer") + 0.3 * _stat(stats, "loss_iam")
     assert float(loss.detach().reshape(-1)[0]) == pytest.approx(expected, rel=1e-5)
     assert _stat(stats, "loss") == pytest.approx(float(loss.detach().reshape(-1)[0]), rel=1e-6)
 
@@ -114,16 +114,16 @@ def test_vanilla_hat_without_iam_reports_only_hat_loss():
     model = build("{iam_weight: 0.0}")
     model.train()
     loss, stats, _ = model(*batch())
-    assert set(stats) == {"loss", "loss_hat"}
-    assert float(loss.detach().reshape(-1)[0]) == pytest.approx(_stat(stats, "loss_hat"), rel=1e-6)
+    assert set(stats) == {"loss", "loss_transducer"}
+    assert float(loss.detach().reshape(-1)[0]) == pytest.approx(_stat(stats, "loss_transducer"), rel=1e-6)
 
 
 def test_ilm_weight_adds_weighted_ilm_loss():
     model = build("{iam_weight: 0.3, ilm_weight: 0.2}")
     model.train()
     loss, stats, _ = model(*batch())
-    assert set(stats) == {"loss", "loss_hat", "loss_iam", "loss_ilm"}
-    expected = _stat(stats, "loss_hat") + 0.3 * _stat(stats, "loss_iam") + 0.2 * _stat(stats, "loss_ilm")
+    assert set(stats) == {"loss", "loss_transducer", "loss_iam", "loss_ilm"}
+    expected = _stat(stats, "loss_transducer") + 0.3 * _stat(stats, "loss_iam") + 0.2 * _stat(stats, "loss_ilm")
     assert float(loss.detach().reshape(-1)[0]) == pytest.approx(expected, rel=1e-5)
     assert _stat(stats, "loss_ilm") > 0
 
@@ -137,7 +137,7 @@ def test_rnnt_joint_trains():
     model = build(extra=["--joint_type", "rnnt"])
     model.train()
     loss, stats, _ = model(*batch())
-    assert set(stats) == {"loss", "loss_hat", "loss_iam"}
+    assert set(stats) == {"loss", "loss_transducer", "loss_iam"}
     assert torch.isfinite(loss).all()
     loss.sum().backward()
     for name, p in model.joint_network.named_parameters():
@@ -157,7 +157,7 @@ def test_vanilla_hat_loss_equals_transducer_loss_computed_from_model_parts():
     dec_out = model.decoder(decoder_in)
     assert dec_out.shape == (2, 5, 16)
     log_probs = model.joint_network(enc_out.unsqueeze(2), dec_out.unsqueeze(1))
-    per_utt = hat_transducer_loss(log_probs, targets, enc_lens, text_lengths, reduction="none")
+    per_utt = transducer_loss(log_probs, targets, enc_lens, text_lengths, reduction="none")
     torch.testing.assert_close(loss.reshape(()), per_utt.mean(), rtol=1e-5, atol=1e-5)
 
 
@@ -202,11 +202,11 @@ def test_eval_mode_reports_all_losses_and_error_rates():
     model.eval()
     with torch.no_grad():
         loss, stats, _ = model(*batch())
-    assert set(stats) == {"loss", "loss_hat", "loss_iam", "loss_ilm", "cer", "wer", "cer_iam", "wer_iam"}
+    assert set(stats) == {"loss", "loss_transducer", "loss_iam", "loss_ilm", "cer", "wer", "cer_iam", "wer_iam"}
     for key in ("cer", "wer", "cer_iam", "wer_iam"):
         assert _stat(stats, key) >= 0
     # ilm_weight = 0: the ILM loss is reported but does not enter the objective.
-    expected = _stat(stats, "loss_hat") + 0.3 * _stat(stats, "loss_iam")
+    expected = _stat(stats, "loss_transducer") + 0.3 * _stat(stats, "loss_iam")
     assert float(loss.detach().reshape(-1)[0]) == pytest.approx(expected, rel=1e-5)
 
 
@@ -216,7 +216,7 @@ def test_eval_mode_of_vanilla_hat_still_reports_iam_but_loss_is_hat_only():
     with torch.no_grad():
         loss, stats, _ = model(*batch())
     assert {"loss_iam", "loss_ilm", "cer_iam", "wer_iam"} <= set(stats)
-    assert float(loss.detach().reshape(-1)[0]) == pytest.approx(_stat(stats, "loss_hat"), rel=1e-6)
+    assert float(loss.detach().reshape(-1)[0]) == pytest.approx(_stat(stats, "loss_transducer"), rel=1e-6)
 
 
 # ---------------------------------------------------------------- collect_stats

@@ -1,11 +1,58 @@
-"""Scoring: ESPnet's sclite-style counts, RTF and skip ratios, RESULTS.md table."""
+"""Scoring: ESPnet's sclite-style counts, per-utterance counts, RTF and skip ratios, RESULTS.md, system comparison."""
 
 import json
+import random
 
 import pytest
 
+from espnet_hatiam.bin import compare_systems
+from espnet_hatiam.bin import score as score_cli
 from espnet_hatiam.bin.make_results import make_results
-from espnet_hatiam.bin.score import error_counts, score
+from espnet_hatiam.scoring.decoding import score_decoding as score
+from espnet_hatiam.scoring.error_rate import error_counts, error_rates, utterance_errors
+from espnet_hatiam.scoring.text import read_text
+
+
+def _levenshtein(a, b) -> int:
+    """Edit distance by the textbook dynamic programme."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+    return row[-1]
+
+
+def _random_texts(seed: int, n: int = 60):
+    rnd = random.Random(seed)
+    words = ["A", "AB", "BA", "C", "ABC", "D"]
+    text = lambda k: " ".join(rnd.choices(words, k=k))  # noqa: E731
+    refs = [text(rnd.randint(0, 6)) for _ in range(n)]  # some empty references
+    return refs, [text(rnd.randint(0, 7)) for _ in refs]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_per_utterance_counts_are_edit_distances(seed):
+    refs, hyps = _random_texts(seed)
+    for unit, split in (("word", str.split), ("char", lambda s: list(s.replace(" ", "")))):
+        errors, lengths = utterance_errors(refs, hyps, unit)
+        assert errors.tolist() == [_levenshtein(split(r), split(h)) for r, h in zip(refs, hyps)], unit
+        assert lengths.tolist() == [len(split(r)) for r in refs], unit
+
+
+def test_corpus_rates_are_the_old_edit_distance_definition():
+    refs, hyps = _random_texts(2)
+    cer, wer = error_rates(hyps, refs)
+    old_cer = sum(_levenshtein(h.replace(" ", ""), r.replace(" ", "")) for h, r in zip(hyps, refs))
+    old_wer = sum(_levenshtein(h.split(), r.split()) for h, r in zip(hyps, refs))
+    assert cer == pytest.approx(old_cer / sum(len(r.replace(" ", "")) for r in refs))
+    assert wer == pytest.approx(old_wer / sum(len(r.split()) for r in refs))
+    assert 100 * wer == pytest.approx(error_counts(refs, hyps, "word")["Err"], abs=0.005)
+
+
+def test_kaldi_text_accepts_space_or_tab(tmp_path):
+    (tmp_path / "text").write_text("u1 A B\nu2\tC  D\nu3\n\n")
+    assert read_text(tmp_path / "text") == {"u1": "A B", "u2": "C  D", "u3": ""}
 
 
 def test_word_counts_match_a_hand_alignment():
@@ -62,3 +109,94 @@ def test_search_that_counts_no_joint_evaluations_shows_no_label_projection_ratio
     (tmp_path / "text").write_text("u1 A\n")
     assert score(tmp_path / "text", out)["label_projection_ratio"] is None
     assert "|0.3000|0.1000|0.0 %|-|" in make_results(tmp_path / "exp")
+
+
+def test_espnet_ctc_attention_decode_shows_no_frame_skip_ratio(tmp_path, capsys):
+    out = tmp_path / "exp" / "decode_espnet_ctc_att_valid.wer.ave" / "test"
+    (out / "1best_recog").mkdir(parents=True)
+    (out / "1best_recog" / "text").write_text("u1 A\n")
+    stats = {"encoder_seconds": 1.0, "search_seconds": 2.0, "audio_seconds": 10.0, "frames": 0,
+             "frames_kept": 0, "joint_evaluations": 0, "label_projections": 0}
+    (out / "decode_stats.json").write_text(json.dumps(stats))
+    (tmp_path / "text").write_text("u1 A\n")
+    score_cli.main(["--ref", str(tmp_path / "text"), "--dir", str(out)])
+    assert "WER 0.0 % CER 0.0 % RTF 0.3" in capsys.readouterr().out
+    result = json.loads((out / "score.json").read_text())
+    assert set(result) == {"wer", "cer", "rtf", "encoder_rtf", "frame_skip_ratio", "label_projection_ratio",
+                           "decode_stats"}
+    assert result["frame_skip_ratio"] is None and result["label_projection_ratio"] is None
+    assert "|0.3000|0.1000|-|-|" in make_results(tmp_path / "exp")
+
+
+def _fake_decoding(exp, mode, hyps, search_seconds):
+    out = exp / f"decode_{mode}_valid.wer.ave" / "test"
+    (out / "1best_recog").mkdir(parents=True)
+    (out / "1best_recog" / "text").write_text("".join(f"u{i} {h}\n" for i, h in enumerate(hyps)))
+    stats = {"encoder_seconds": 1.0, "search_seconds": search_seconds, "audio_seconds": 10.0, "frames": 100,
+             "frames_kept": 50, "joint_evaluations": 100, "label_projections": 25}
+    if mode.startswith("espnet"):
+        stats.update(frames=0, frames_kept=0, joint_evaluations=0, label_projections=0)
+    (out / "decode_stats.json").write_text(json.dumps(stats))
+
+
+def test_compare_systems_tables_significance_and_plot(tmp_path):
+    ref_dir = tmp_path / "dump" / "raw"
+    (ref_dir / "test").mkdir(parents=True)
+    (ref_dir / "test" / "text").write_text("".join(f"u{i} A B\n" for i in range(10)))  # 20 words
+    exp = tmp_path / "exp"
+    (exp / "asr_stats_raw_bpe30").mkdir(parents=True)
+    for seed in (1, 2, 3):
+        iam = exp / f"asr_train_hat_iam_bpe30_seed{seed}"  # WER 10 * seed: 2 * seed deletions
+        for mode, seconds in (("beam", 3.0), ("greedy", 0.5), ("dual_0.9", 1.0), ("dual_0.95", 1.5)):
+            _fake_decoding(iam, mode, ["A"] * (2 * seed) + ["A B"] * (10 - 2 * seed), seconds)
+        _fake_decoding(exp / f"asr_train_hat_bpe30_seed{seed}", "beam", ["A X"] * 10, 3.0)  # WER 50
+    _fake_decoding(exp / "asr_train_espnet_ctc_att_bpe30_seed1", "espnet_ctc_att", ["A B"] * 10, 2.0)
+    for d in exp.glob("asr_train_*/decode_*/test"):
+        score(ref_dir / "test" / "text", d)
+    out = tmp_path / "report" / "COMPARE.md"
+    plot = tmp_path / "report" / "images" / "speed.png"
+    compare_systems.main([
+        "--exps", *map(str, sorted(exp.glob("asr_*"))), "--ref_dir", str(ref_dir), "--sets", "test",
+        "--pairs", "train_hat_iam:train_hat train_hat_iam:train_espnet_ctc_att "
+                   "train_hat_iam@dual_0.9:train_hat_iam@beam",
+        "--num_samples", "500", "--plot", str(plot), "--plot_system", "train_hat_iam", "--out", str(out),
+    ])
+    text = out.read_text()
+    # (a) means over the seeds; ESPnet's search counts no frames
+    assert "|train_hat_iam|beam|test|3|20.00|" in text and "|train_hat_iam|dual_0.9|test|3|20.00|" in text
+    assert "|train_hat|beam|test|3|50.00|" in text and "stats_raw" not in text
+    assert "|train_espnet_ctc_att|espnet_ctc_att|test|1|0.00|0.00|0.00/0.00/0.00|0.3000|2.00|-|-|" in text
+    assert "|train_hat_iam|greedy|test|3|20.00|" in text and "|0.1500|0.50|50.0 %|25.0 %|" in text
+    # (b) seed table: sample std over seeds; the ESPnet system with its only mode
+    assert "|train_hat_iam|beam|test|10.00|20.00|30.00|20.00 ± 10.00|" in text
+    assert "|train_hat|beam|test|50.00|50.00|50.00|50.00 ± 0.00|" in text
+    assert "|train_espnet_ctc_att|espnet_ctc_att|test|0.00|-|-|0.00|" in text
+    # (c) per shared seed, and all seeds together
+    for seed, wer in (("1", "10.00"), ("2", "20.00"), ("3", "30.00"), ("all 3", "20.00")):
+        assert f"|train_hat_iam@beam|train_hat@beam|test|{seed}|{wer}|50.00|" in text
+    assert "|train_hat_iam@beam|train_hat@beam|test|all 3|20.00|50.00|-30.00|" in text
+    assert "|train_hat_iam@beam|train_espnet_ctc_att@espnet_ctc_att|test|1|10.00|0.00|+10.00|" in text
+    assert "|train_hat_iam@beam|train_espnet_ctc_att@espnet_ctc_att|test|all" not in text  # one shared seed
+    assert "|train_hat_iam@dual_0.9|train_hat_iam@beam|test|all 3|20.00|20.00|+0.00|[+0.00, +0.00]|1.0000|" in text
+    # (d) the figure, linked relative to the markdown
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "(images/speed.png)" in text
+
+
+def test_compare_systems_pairs_lowest_seeds_without_a_shared_one_and_names_missing_modes(tmp_path):
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "text").write_text("u0 A\n")
+    exps = [tmp_path / "asr_one_char_seed1", tmp_path / "asr_two_char_seed2", tmp_path / "asr_two_char_seed3"]
+    for exp in exps:
+        _fake_decoding(exp, "greedy", ["A"], 1.0)
+        _fake_decoding(exp, "hat", ["B"], 1.0)
+    for d in tmp_path.glob("asr_*/decode_*/test"):
+        score(tmp_path / "test" / "text", d)
+    cmd = ["--exps", *map(str, exps), "--ref_dir", str(tmp_path), "--sets", "test", "--num_samples", "100",
+           "--out", str(tmp_path / "c.md")]
+    compare_systems.main(cmd + ["--main_mode", "greedy", "--pairs", "one:two@hat"])
+    assert "|one@greedy|two@hat|test|1 / 2|0.00|100.00|-100.00|" in (tmp_path / "c.md").read_text()
+    with pytest.raises(SystemExit, match="system 'two' has no mode 'beam'; it has"):
+        compare_systems.main(cmd + ["--main_mode", "greedy", "--pairs", "one:two@beam"])
+    with pytest.raises(SystemExit, match="system 'one' has no mode 'beam'; name one of"):
+        compare_systems.main(cmd)

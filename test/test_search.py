@@ -1,10 +1,13 @@
-"""Searches: thresholds off = plain search, beam 1 = greedy, batching, frame skipping, counters."""
+"""Searches: thresholds off = plain search, beam 1 = greedy, batching, frame skipping, counters,
+several labels per frame, exact merging, the search config."""
 
 import pytest
 import torch
 
 from espnet_hatiam.search import (
+    SearchConfig,
     SearchCounters,
+    decode_encoded,
     greedy_search,
     iam_frame_skip,
     modified_beam_search,
@@ -50,13 +53,15 @@ def test_thresholds_of_one_return_exactly_the_plain_search(model, beam):
     assert torch.equal(counters.label_projections, counters.joint_evaluations)
 
 
-def test_beam_one_equals_greedy(model):
+@pytest.mark.parametrize("max_sym", [1, 3])
+def test_beam_one_equals_greedy(model, max_sym):
     enc_out, enc_lens = _encoder_output()
-    greedy, _ = _search(model, enc_out, enc_lens, 1)
-    beam = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, beam_size=1)
-    assert [b[0].token_ids for b in beam] == [g[0].token_ids for g in greedy]
+    greedy = greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, max_sym_per_frame=max_sym)
+    beam = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, beam_size=1,
+                                max_sym_per_frame=max_sym)
+    assert [b[0].token_ids for b in beam] == [g.token_ids for g in greedy]
     for b, g in zip(beam, greedy):
-        assert b[0].score == pytest.approx(g[0].score, abs=1e-4)
+        assert b[0].score == pytest.approx(g.score, abs=1e-4)
 
 
 @pytest.mark.parametrize("beam", [1, 4])
@@ -164,21 +169,26 @@ def test_hat_threshold_is_refused_for_the_rnnt_joint():
     assert len(plain) == enc_out.size(0)
 
 
-def test_max_sym_per_frame_allows_several_labels_per_frame(model):
+@pytest.mark.parametrize("beam", [1, 4])
+def test_max_sym_per_frame_bounds_the_labels_and_changes_the_result(model, beam):
     enc_out, enc_lens = _encoder_output()
-    one = greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, max_sym_per_frame=1)
-    three = greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, max_sym_per_frame=3)
+    one, _ = _search(model, enc_out, enc_lens, beam, max_sym_per_frame=1)
+    three, _ = _search(model, enc_out, enc_lens, beam, max_sym_per_frame=3)
     for b in range(enc_out.size(0)):
-        assert len(one[b].token_ids) <= int(enc_lens[b])
-    assert sum(len(h.token_ids) for h in three) >= sum(len(h.token_ids) for h in one)
+        assert len(one[b][0].token_ids) <= int(enc_lens[b])
+        assert len(three[b][0].token_ids) <= 3 * int(enc_lens[b])
+    assert [h[0].token_ids for h in three] != [h[0].token_ids for h in one]
 
 
-def _reference_modified_beam_search(model, enc_out, beam, bonus=None):
-    """Slow, obvious modified beam search for one utterance ``(T, De)``: hypotheses in a dict.
+def _reference_modified_beam_search(model, enc_out, beam, bonus=None, max_sym=1):
+    """Slow, obvious beam search for one utterance ``(T, De)``: hypotheses in dicts.
 
-    Per frame every hypothesis is extended by every output (blank keeps the labels), the
-    ``beam`` best extensions are kept and extensions with equal label sequences are merged
-    by log-sum-exp, as in icefall's ``modified_beam_search``. ``bonus(labels, dec_out)``
+    Each frame is searched in up to ``max_sym`` rounds. In a round every hypothesis still on
+    the frame is extended by every output: blank makes it leave the frame, a label keeps it
+    on the frame (it leaves after the ``max_sym``-th label); those that left earlier compete
+    unchanged. The ``beam`` best candidates are kept, and candidates with equal label
+    sequences and the same position (left or not) are merged by log-sum-exp. With
+    ``max_sym`` 1 this is icefall's ``modified_beam_search``. ``bonus(labels, dec_out)``
     gives ``(V,)`` scores added to the labels (LM fusion).
     """
     joint, decoder = model.joint_network, model.decoder
@@ -188,32 +198,43 @@ def _reference_modified_beam_search(model, enc_out, beam, bonus=None):
         tokens = torch.tensor([[0] + list(labels)])
         return decoder(tokens)[0, -1]
 
-    hyps = {(): 0.0}
+    left = {(): 0.0}
     for t in range(enc_out.size(0)):
-        candidates = []
-        for labels, score in hyps.items():
-            dec_out = predict(labels)
-            log_probs = joint(enc_out[t], dec_out)
-            if bonus is not None:
-                log_probs = torch.cat([log_probs[:1], log_probs[1:] + bonus(labels, dec_out)])
-            for k in range(log_probs.numel()):
-                candidates.append((score + float(log_probs[k]), labels if k == 0 else labels + (k,)))
-        candidates.sort(key=lambda c: -c[0])
-        hyps = {}
-        for score, labels in candidates[:beam]:
-            hyps[labels] = float(torch.logaddexp(torch.tensor(hyps[labels]), torch.tensor(score))) if labels in hyps else score
-    best = max(hyps.items(), key=lambda item: item[1])
+        active, left = left, {}
+        for s in range(max_sym):
+            candidates = [(score, labels, False) for labels, score in left.items()]
+            for labels, score in active.items():
+                dec_out = predict(labels)
+                log_probs = joint(enc_out[t], dec_out)
+                if bonus is not None:
+                    log_probs = torch.cat([log_probs[:1], log_probs[1:] + bonus(labels, dec_out)])
+                for k in range(log_probs.numel()):
+                    if k == 0:
+                        candidates.append((score + float(log_probs[0]), labels, False))
+                    else:
+                        candidates.append((score + float(log_probs[k]), labels + (k,), s + 1 < max_sym))
+            candidates.sort(key=lambda c: -c[0])
+            kept = {}
+            for score, labels, stays in candidates[:beam]:
+                key = (labels, stays)
+                kept[key] = float(torch.logaddexp(torch.tensor(kept[key]), torch.tensor(score))) if key in kept else score
+            left = {labels: score for (labels, stays), score in kept.items() if not stays}
+            active = {labels: score for (labels, stays), score in kept.items() if stays}
+            if not active:
+                break
+    best = max(left.items(), key=lambda item: item[1])
     return list(best[0]), best[1]
 
 
-def test_beam_search_equals_slow_reference_and_merges_equal_sequences(model, monkeypatch):
+@pytest.mark.parametrize("max_sym", [1, 2, 3])
+def test_beam_search_equals_slow_reference_and_merges_equal_sequences(model, monkeypatch, max_sym):
     import espnet_hatiam.search.beam as beam_module
 
     merged = []
     merge = beam_module._merge_equal_sequences
 
-    def counting_merge(scores, seq_hash):
-        out = merge(scores, seq_hash)
+    def counting_merge(scores, labels, active):
+        out = merge(scores, labels, active)
         merged.append(int(((scores > float("-inf")) & ~out[1]).sum()))
         return out
 
@@ -222,12 +243,53 @@ def test_beam_search_equals_slow_reference_and_merges_equal_sequences(model, mon
     # Every frame twice: a label can be emitted on either copy, so equal sequences meet.
     enc_out = enc_out.repeat_interleave(2, dim=1)[:, :12]
     with torch.no_grad():
-        batched = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4)
+        batched = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4,
+                                       max_sym_per_frame=max_sym)
         for b in range(2):
-            labels, score = _reference_modified_beam_search(model, enc_out[b, : enc_lens[b]], 4)
+            labels, score = _reference_modified_beam_search(model, enc_out[b, : enc_lens[b]], 4, max_sym=max_sym)
             assert batched[b][0].token_ids == labels
             assert batched[b][0].score == pytest.approx(score, abs=1e-4)
     assert sum(merged) > 0, "the case should exercise merging"
+
+
+def test_merging_compares_whole_label_sequences_and_frame_positions():
+    from espnet_hatiam.search.beam import _merge_equal_sequences
+
+    scores = torch.tensor([[-1.0, -2.0, -3.0, -4.0]])
+    # Slots 0 and 1 hold permutations of one multiset (what an order-blind hash would equate);
+    # slot 2 repeats slot 0, slot 3 too but is still on the frame.
+    labels = torch.tensor([[[1, 2], [2, 1], [1, 2], [1, 2]]])
+    active = torch.tensor([[False, False, False, True]])
+    merged, keep = _merge_equal_sequences(scores, labels, active)
+    assert keep.tolist() == [[True, True, False, True]]
+    assert merged[0, 0] == pytest.approx(float(torch.logaddexp(torch.tensor(-1.0), torch.tensor(-3.0))))
+    assert merged[0, 1] == -2.0 and merged[0, 3] == -4.0 and merged[0, 2] == float("-inf")
+
+
+def test_decode_encoded_dispatches_on_the_search_type(model):
+    enc_out, enc_lens = _encoder_output()
+    greedy = decode_encoded(model.joint_network, model.decoder, enc_out, enc_lens, SearchConfig(search_type="greedy"))
+    assert [h[0] for h in greedy] == greedy_search(model.joint_network, model.decoder, enc_out, enc_lens)
+    beam = decode_encoded(model.joint_network, model.decoder, enc_out, enc_lens,
+                          SearchConfig(search_type="beam", beam_size=3, max_sym_per_frame=2))
+    assert beam == modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 3, max_sym_per_frame=2)
+
+
+@pytest.mark.parametrize("options, named", [
+    ({"beam_size": 0}, "beam_size"),
+    ({"iam_blank_threshold": 1.5}, "iam_blank_threshold"),
+    ({"hat_blank_threshold": -0.1}, "hat_blank_threshold"),
+    ({"search_type": "k2"}, "search_type"),
+    ({"espnet_search_type": "beam"}, "espnet_search_type"),
+    ({"nbest": 5, "beam_size": 4}, "nbest"),
+    ({"search_type": "greedy", "nbest": 2}, "nbest"),
+    ({"max_sym_per_frame": 0}, "max_sym_per_frame"),
+    ({"search_type": "espnet", "hat_blank_threshold": 0.9}, "hat_blank_threshold"),
+    ({"beam_width": 4}, "beam_width"),
+])
+def test_search_config_refuses_bad_options_by_name(options, named):
+    with pytest.raises(ValueError, match=f"'{named}'"):
+        SearchConfig.from_options(**options)
 
 
 def _tiny_lm(vocab_size):

@@ -20,7 +20,7 @@ def table(scores, unit: str) -> str:
         row = [str(s[unit][c]) for c in COLUMNS]
         lines.append(
             f"|{name}|{'|'.join(row)}|{s['rtf']:.4f}|{s['encoder_rtf']:.4f}|"
-            f"{100 * s['frame_skip_ratio']:.1f} %|{_percent(s['label_projection_ratio'])}|"
+            f"{_percent(s['frame_skip_ratio'])}|{_percent(s['label_projection_ratio'])}|"
         )
     return "\n".join(lines)
 
@@ -44,7 +44,8 @@ def make_results(exp: Path, images: Path = None) -> str:
         f"- machine: {platform.machine()}, {torch.get_num_threads()} cores visible, torch {torch.__version__}; "
         f"{threads} torch thread(s) per decoding job, batch size {first.get('batch_size', '?')}",
         "- RTF = (encoder + search seconds) / audio seconds, summed over decoding jobs; "
-        "frame skip = frames dropped by the IAM threshold; label proj = label projections / joint evaluations",
+        "frame skip = frames dropped by the IAM threshold; label proj = label projections / joint evaluations; "
+        "- = not counted by that search (ESPnet's own)",
         "",
         "## WER",
         "",

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Figures and blank synchrony for RESULTS.md (METHOD.md section 6).
+"""Figures and blank synchrony for RESULTS.md (docs/METHOD.md section 6).
 
 - ``speed_accuracy.png``: WER against RTF of every decoding dir of one test set.
 - ``blank_synchrony.png``: for one utterance, the IAM blank posterior and the HAT blank
@@ -21,7 +21,7 @@ import soundfile
 import torch
 
 from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
-from espnet_hatiam.search.prediction import PredictionNetwork
+from espnet_hatiam.search.state import PredictionNetwork
 
 
 @torch.no_grad()

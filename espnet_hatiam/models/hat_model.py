@@ -1,6 +1,6 @@
 """ESPnet2 model: encoder + prediction network + HAT (or RNN-T) joint, trained with the IAM.
 
-    loss = L_HAT + iam_weight * L_IAM_CTC + ilm_weight * L_ILM_CE     (METHOD.md section 3)
+    loss = L_transducer + iam_weight * L_IAM_CTC + ilm_weight * L_ILM_CE     (docs/METHOD.md section 3)
 """
 
 from typing import Dict, List, Optional, Tuple, Union
@@ -13,8 +13,9 @@ from espnet2.layers.abs_normalize import AbsNormalize
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
-from espnet_hatiam.losses import hat_transducer_loss, iam_ctc_loss, ilm_loss
-from espnet_hatiam.models.error_rate import error_rates, tokens_to_text
+from espnet_hatiam.losses import transducer_loss, iam_ctc_loss, ilm_loss
+from espnet_hatiam.models.error_rate import tokens_to_text
+from espnet_hatiam.scoring.error_rate import error_rates
 from espnet_hatiam.search import greedy_search
 
 
@@ -87,11 +88,11 @@ class ESPnetHATModel(AbsESPnetModel):
         decoder_in = torch.nn.functional.pad(targets, (1, 0), value=self.blank_id)
         dec_out = self.decoder(decoder_in)  # (B, U+1, Dd)
         log_probs = self.joint_network(enc_out.unsqueeze(2), dec_out.unsqueeze(1))
-        loss_hat = hat_transducer_loss(log_probs, targets, enc_lens, text_lengths)
+        loss_transducer = transducer_loss(log_probs, targets, enc_lens, text_lengths)
         del log_probs  # the (B, T, U+1, V+1) tensor: free it before the next terms
 
-        loss = loss_hat
-        stats = dict(loss_hat=loss_hat.detach())
+        loss = loss_transducer
+        stats = dict(loss_transducer=loss_transducer.detach())
         iam_log_probs = None
         if self.iam_weight > 0 or not self.training:
             iam_log_probs = self.joint_network.iam(enc_out)

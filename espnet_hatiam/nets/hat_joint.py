@@ -1,4 +1,4 @@
-"""HAT joint network (METHOD.md sections 1-2): factorised blank/label output, IAM and ILM.
+"""HAT joint network (docs/METHOD.md sections 1-2): factorised blank/label output, IAM and ILM.
 
     h_{t,u} = act(W_e f_t + W_p g_u + b)
     log P(blank | t,u) = log sigmoid(s),  s = w_b . h + c_b

@@ -1,10 +1,18 @@
-"""Transducer searches over a HAT (or RNN-T) joint with IAM frame skipping and HAT-blank thresholding."""
+"""Transducer searches over a HAT (or RNN-T) joint with IAM frame skipping and HAT-blank thresholding.
+
+:func:`decode_encoded` is the entry point; :class:`SearchConfig` owns every decoding option.
+"""
 
 from espnet_hatiam.search.beam import modified_beam_search
+from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
+from espnet_hatiam.search.decode import decode_encoded
 from espnet_hatiam.search.frame_skip import iam_frame_skip
 from espnet_hatiam.search.greedy import greedy_search
-from espnet_hatiam.search.hypothesis import Hypothesis
 from espnet_hatiam.search.lm_fusion import RNNLMFusion
+from espnet_hatiam.search.state import Hypothesis
 
-__all__ = ["Hypothesis", "RNNLMFusion", "SearchCounters", "greedy_search", "iam_frame_skip", "modified_beam_search"]
+__all__ = [
+    "Hypothesis", "RNNLMFusion", "SearchConfig", "SearchCounters", "decode_encoded", "greedy_search",
+    "iam_frame_skip", "modified_beam_search",
+]

@@ -1,46 +1,59 @@
-"""Batched time-synchronous transducer beam search ("modified beam search", as in icefall)."""
+"""Batched time-synchronous transducer beam search (icefall's "modified beam search",
+extended to several labels per frame)."""
 
 from typing import List, Optional
 
 import torch
 
 from espnet_hatiam.search.counters import SearchCounters
-from espnet_hatiam.search.greedy import _check_threshold
-from espnet_hatiam.search.hypothesis import Hypothesis
 from espnet_hatiam.search.lm_fusion import RNNLMFusion
-from espnet_hatiam.search.prediction import PredictionNetwork
+from espnet_hatiam.search.state import (
+    Hypothesis,
+    PredictionNetwork,
+    TransducerJoint,
+    assign,
+    gather_prefix,
+    select,
+    uses_hat_threshold,
+)
 
-_HASH_PRIME = 1_000_003  # rolling hash of label sequences; int64 wrap-around is intended
+NEG_INF = float("-inf")
 
 
 @torch.no_grad()
 def modified_beam_search(
-    joint: torch.nn.Module,
+    joint: TransducerJoint,
     decoder: torch.nn.Module,
     enc_out: torch.Tensor,
     enc_lens: torch.Tensor,
     beam_size: int = 4,
     nbest: int = 1,
+    max_sym_per_frame: int = 1,
     hat_blank_threshold: float = 1.0,
     counters: Optional[SearchCounters] = None,
     fusion: Optional[RNNLMFusion] = None,
 ) -> List[List[Hypothesis]]:
-    """Beam search with at most one label per frame, batched over utterances and beams.
+    """Beam search with up to ``max_sym_per_frame`` labels per frame, batched over utterances and beams.
 
     The beam of every utterance is a row of a ``(B, K)`` score tensor (``-inf`` marks an
-    empty slot); prediction-network states and projected outputs are ``(B*K, ...)``.
-    Per frame: one joint hidden for all live hypotheses, their blank scores, the label
-    projection for those below ``hat_blank_threshold`` (one gathered matmul), top-K
-    over the ``K*(V+1)`` extensions of each utterance, merging of extensions with equal
-    label sequences (log-sum-exp of their scores), and one prediction-network step for
-    the hypotheses that just emitted a label. Utterances are sorted by length so the live
-    ones are a prefix of the batch.
+    empty slot) with its label sequences ``(B, K, L)`` (zero-padded) and lengths ``(B, K)``;
+    prediction-network states and projected outputs are ``(B*K, ...)``. A frame is searched
+    in up to S = ``max_sym_per_frame`` rounds. In each round the hypotheses still on the
+    frame ("active") get one joint hidden, their blank scores and, for those below
+    ``hat_blank_threshold``, the label projection (one gathered matmul). Candidates are
+    blank (the hypothesis leaves the frame), a label (it stays for the next round, or
+    leaves after the S-th label, as in icefall's greedy search) and the hypotheses that
+    already left (carried over unchanged); top-K of each utterance's candidates is kept,
+    candidates with equal label sequences and the same frame position are merged
+    (log-sum-exp, exact comparison of the sequences), and the prediction network runs for
+    the hypotheses that just emitted. With S = 1 this is icefall's modified beam search.
+    Utterances are sorted by length so the live ones are a prefix of the batch.
 
     Args:
-        joint, decoder: as in :func:`greedy_search`.
+        joint: HAT or RNN-T joint; decoder: ESPnet ``TransducerDecoder``.
         enc_out: ``(B, T, De)``; enc_lens: ``(B,)``.
-        beam_size: K.
-        nbest: hypotheses returned per utterance (<= K).
+        beam_size: K; nbest: hypotheses returned per utterance (<= K).
+        max_sym_per_frame: S >= 1.
         hat_blank_threshold: theta_HAT; >= 1 disables it.
         counters: if given, ``joint_evaluations``/``label_projections`` are added to it.
         fusion: external LM shallow fusion with ILM subtraction; its label bonuses are
@@ -49,12 +62,14 @@ def modified_beam_search(
     Returns:
         For each utterance in input order, up to ``nbest`` hypotheses, best first.
     """
-    thresholding = _check_threshold(joint, hat_blank_threshold)
-    if not 1 <= nbest <= beam_size:
-        raise ValueError(f"nbest must be in [1, beam_size={beam_size}], got {nbest}")
+    thresholding = uses_hat_threshold(joint, hat_blank_threshold)
+    if not 1 <= nbest <= beam_size or max_sym_per_frame < 1:
+        raise ValueError(f"need 1 <= nbest <= beam_size and max_sym_per_frame >= 1, got {nbest}, "
+                         f"{beam_size}, {max_sym_per_frame}")
     device = enc_out.device
-    batch, K, V1 = enc_out.size(0), beam_size, joint.vocab_size
+    batch, K, V1, S = enc_out.size(0), beam_size, joint.vocab_size, max_sym_per_frame
     lens, order = enc_lens.sort(descending=True)
+    frames = int(lens[0]) if batch else 0
     enc_proj = joint.project_encoder(enc_out[order])
     prediction = PredictionNetwork(decoder)
     dec_out, state = prediction.initial(batch * K, device)
@@ -63,108 +78,108 @@ def modified_beam_search(
         lm_log_probs, lm_state = fusion.initial(batch * K, device)
         bonus = fusion.bonus(lm_log_probs, dec_proj)  # (B*K, V), follows each slot like dec_proj
 
-    scores = torch.full((batch, K), float("-inf"), device=device)
+    scores = torch.full((batch, K), NEG_INF, device=device)
     scores[:, 0] = 0.0
-    seq_hash = torch.zeros(batch, K, dtype=torch.long, device=device)
-    parents, emitted = [], []  # per frame (n_t, K): source slot and token (0 = blank)
+    labels = torch.zeros(batch, K, frames * S + 1, dtype=torch.long, device=device)  # 0 beyond lengths
+    lengths = torch.zeros(batch, K, dtype=torch.long, device=device)
+    longest = 0  # bound on lengths, kept on the host
     joint_evals = torch.zeros(batch, dtype=torch.long)
     label_projs = torch.zeros(batch, dtype=torch.long)
 
-    for t in range(int(lens[0]) if batch else 0):
+    for t in range(frames):
         n = int((lens > t).sum())
-        live = (scores[:n] > float("-inf")).view(-1)
-        rows = live.nonzero().squeeze(1)
-        hidden = joint.hidden(enc_proj[rows // K, t], dec_proj[rows])
-        log_probs = torch.full((n * K, V1), float("-inf"), device=device)
-        if thresholding:
-            blank_logit = joint.blank_logit(hidden)
-            log_probs[rows, 0] = torch.nn.functional.logsigmoid(blank_logit)
-            need = (torch.sigmoid(blank_logit) < hat_blank_threshold).nonzero().squeeze(1)
-            log_probs[rows[need], 1:] = joint.label_log_probs(hidden[need], blank_logit[need])
-            projected = rows[need]
-        else:
-            log_probs[rows] = joint.log_probs_from_hidden(hidden)
-            projected = rows
-        if fusion is not None:
-            log_probs[rows, 1:] += bonus[rows]
-        joint_evals[:n] += live.view(n, K).sum(1).cpu()
-        label_projs[:n] += torch.bincount(projected // K, minlength=n).cpu()
-
-        candidates = (scores[:n].view(-1, 1) + log_probs).view(n, K * V1)
-        top_scores, top_index = candidates.topk(K, dim=1)
-        parent, token = top_index // V1, top_index % V1
-        parent_hash = seq_hash[:n].gather(1, parent)
-        new_hash = torch.where(token == 0, parent_hash, parent_hash * _HASH_PRIME + token)
-        top_scores, keep = _merge_equal_sequences(top_scores, new_hash)
-
-        source = (torch.arange(n, device=device).unsqueeze(1) * K + parent).view(-1)
-        dec_proj[: n * K] = dec_proj[source]
-        state = _gather_prefix(state, source)
-        if fusion is not None:
-            bonus[: n * K] = bonus[source]
-            lm_state = _gather_prefix(lm_state, source)
-        step_rows = (keep & (token != 0)).view(-1).nonzero().squeeze(1)
-        if step_rows.numel():
-            step_tokens = token.view(-1)[step_rows]
-            out, new_state = prediction.step(step_tokens, prediction.select(state, step_rows))
-            prediction.assign(state, step_rows, new_state)
-            dec_proj[step_rows] = joint.project_decoder(out)
+        active = scores[:n] > NEG_INF
+        for s in range(S):
+            rows = active.view(-1).nonzero().squeeze(1)
+            if rows.numel() == 0:
+                break
+            hidden = joint.hidden(enc_proj[rows // K, t], dec_proj[rows])
+            log_probs = torch.full((n * K, V1), NEG_INF, device=device)
+            if thresholding:
+                blank_logit = joint.blank_logit(hidden)
+                log_probs[rows, 0] = torch.nn.functional.logsigmoid(blank_logit)
+                need = (torch.sigmoid(blank_logit) < hat_blank_threshold).nonzero().squeeze(1)
+                log_probs[rows[need], 1:] = joint.label_log_probs(hidden[need], blank_logit[need])
+                projected = rows[need]
+            else:
+                log_probs[rows] = joint.log_probs_from_hidden(hidden)
+                projected = rows
             if fusion is not None:
-                lm_log_probs, new_lm_state = fusion.step(step_tokens, prediction.select(lm_state, step_rows))
-                prediction.assign(lm_state, step_rows, new_lm_state)
-                bonus[step_rows] = fusion.bonus(lm_log_probs, dec_proj[step_rows])
-        scores[:n], seq_hash[:n] = top_scores, new_hash
-        parents.append(parent.cpu().numpy())
-        emitted.append(token.cpu().numpy())
+                log_probs[rows, 1:] += bonus[rows]
+            if s:  # hypotheses that left the frame earlier compete unchanged
+                log_probs[(~active & (scores[:n] > NEG_INF)).view(-1), 0] = 0.0
+            joint_evals[:n] += active.sum(1).cpu()
+            label_projs[:n] += torch.bincount(projected // K, minlength=n).cpu()
+
+            candidates = (scores[:n].view(-1, 1) + log_probs).view(n, K * V1)
+            top_scores, top_index = candidates.topk(K, dim=1)
+            parent, token = top_index // V1, top_index % V1
+            emitted = token != 0
+            longest += 1 if bool(emitted.any()) else 0
+            new_labels = labels[:n, :, : longest + 1].gather(1, parent.unsqueeze(2).expand(-1, -1, longest + 1))
+            new_lengths = lengths[:n].gather(1, parent)
+            new_labels.scatter_(2, new_lengths.unsqueeze(2), token.unsqueeze(2))
+            new_lengths += emitted
+            still_active = emitted & (s + 1 < S)
+            top_scores, keep = _merge_equal_sequences(top_scores, new_labels, still_active)
+
+            source = (torch.arange(n, device=device).unsqueeze(1) * K + parent).view(-1)
+            dec_proj[: n * K] = dec_proj[source]
+            state = gather_prefix(state, source)
+            if fusion is not None:
+                bonus[: n * K] = bonus[source]
+                lm_state = gather_prefix(lm_state, source)
+            step_rows = (keep & emitted).view(-1).nonzero().squeeze(1)
+            if step_rows.numel():
+                step_tokens = token.view(-1)[step_rows]
+                out, new_state = prediction.step(step_tokens, select(state, step_rows))
+                assign(state, step_rows, new_state)
+                dec_proj[step_rows] = joint.project_decoder(out)
+                if fusion is not None:
+                    lm_log_probs, new_lm_state = fusion.step(step_tokens, select(lm_state, step_rows))
+                    assign(lm_state, step_rows, new_lm_state)
+                    bonus[step_rows] = fusion.bonus(lm_log_probs, dec_proj[step_rows])
+            scores[:n], lengths[:n] = top_scores, new_lengths
+            labels[:n, :, : longest + 1] = new_labels
+            active = still_active & keep
 
     if counters is not None:
         counters.joint_evaluations[order.cpu()] += joint_evals
         counters.label_projections[order.cpu()] += label_projs
-    return _backtrack(scores.cpu(), parents, emitted, lens.cpu(), order.cpu(), nbest)
+    return _nbest_lists(scores.cpu(), labels.cpu(), lengths.cpu(), order.cpu(), nbest)
 
 
-def _merge_equal_sequences(scores: torch.Tensor, seq_hash: torch.Tensor):
-    """Merge slots of a row that hold the same label sequence.
+def _merge_equal_sequences(scores: torch.Tensor, labels: torch.Tensor, active: torch.Tensor):
+    """Merge slots of a row that hold the same label sequence at the same frame position.
 
-    ``scores`` ``(n, K)`` sorted descending per row, ``seq_hash`` ``(n, K)``. The first
-    (best) slot of each group gets the log-sum-exp of the group; the others become -inf.
-    Returns ``(merged_scores, is_representative)``.
+    ``scores`` ``(n, K)`` sorted descending per row, ``labels`` ``(n, K, L)`` zero-padded,
+    ``active`` ``(n, K)`` (still on the current frame). The first (best) slot of each group
+    gets the log-sum-exp of the group; the others become -inf. Sequences are compared
+    exactly, element by element. Returns ``(merged_scores, is_representative)``.
     """
-    finite = scores > float("-inf")
-    same = (seq_hash.unsqueeze(2) == seq_hash.unsqueeze(1)) & finite.unsqueeze(1) & finite.unsqueeze(2)
+    finite = scores > NEG_INF
+    same = (
+        (labels.unsqueeze(2) == labels.unsqueeze(1)).all(-1)
+        & (active.unsqueeze(2) == active.unsqueeze(1))
+        & finite.unsqueeze(1)
+        & finite.unsqueeze(2)
+    )
     if int(same.sum()) == int(finite.sum()):  # no duplicates: the common case
         return scores, finite
     slots = torch.arange(scores.size(1), device=scores.device)
     first = torch.where(finite, same.int().argmax(-1), -1)  # (n, K) group leader of each slot
     members = first.unsqueeze(1) == slots.view(1, -1, 1)  # (n, leader, member)
-    merged = torch.logsumexp(scores.unsqueeze(1).masked_fill(~members, float("-inf")), dim=-1)
+    merged = torch.logsumexp(scores.unsqueeze(1).masked_fill(~members, NEG_INF), dim=-1)
     return merged, first == slots
 
 
-def _gather_prefix(state, source: torch.Tensor):
-    """Rows ``source`` of the state moved to rows ``0..len(source)-1`` (others unchanged)."""
-    h, c = state
-    h = h.clone()
-    h[:, : source.numel()] = h[:, source]
-    if c is not None:
-        c = c.clone()
-        c[:, : source.numel()] = c[:, source]
-    return h, c
-
-
-def _backtrack(scores, parents, emitted, lens, order, nbest) -> List[List[Hypothesis]]:
-    """Label sequences of the ``nbest`` best slots of each utterance from the per-frame tables."""
+def _nbest_lists(scores, labels, lengths, order, nbest) -> List[List[Hypothesis]]:
+    """The ``nbest`` best slots of each utterance, in input order."""
     result: List[List[Hypothesis]] = [[] for _ in range(scores.size(0))]
     for row, b in enumerate(order.tolist()):
         best = scores[row].topk(nbest)
         for score, slot in zip(best.values.tolist(), best.indices.tolist()):
-            if score == float("-inf"):
+            if score == NEG_INF:
                 break
-            labels = []
-            for t in range(int(lens[row]) - 1, -1, -1):
-                token = int(emitted[t][row, slot])
-                if token:
-                    labels.append(token)
-                slot = int(parents[t][row, slot])
-            result[b].append(Hypothesis(labels[::-1], score))
+            result[b].append(Hypothesis(labels[row, slot, : int(lengths[row, slot])].tolist(), score))
     return result

@@ -1,4 +1,4 @@
-"""Per-utterance work counters of a search (METHOD.md section 6)."""
+"""Per-utterance work counters of a search (docs/METHOD.md section 6)."""
 
 from dataclasses import dataclass
 from typing import Dict

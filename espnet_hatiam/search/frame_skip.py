@@ -1,12 +1,14 @@
-"""IAM-blank frame skipping (METHOD.md section 4): drop frames the IAM calls blank."""
+"""IAM-blank frame skipping (docs/METHOD.md section 4): drop frames the IAM calls blank."""
 
 from typing import Tuple
 
 import torch
 
+from espnet_hatiam.search.state import TransducerJoint
+
 
 def iam_frame_skip(
-    joint: torch.nn.Module,
+    joint: TransducerJoint,
     enc_out: torch.Tensor,
     enc_lens: torch.Tensor,
     threshold: float,

@@ -5,13 +5,12 @@ from typing import List, Optional
 import torch
 
 from espnet_hatiam.search.counters import SearchCounters
-from espnet_hatiam.search.hypothesis import Hypothesis
-from espnet_hatiam.search.prediction import PredictionNetwork
+from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint, assign, select, uses_hat_threshold
 
 
 @torch.no_grad()
 def greedy_search(
-    joint: torch.nn.Module,
+    joint: TransducerJoint,
     decoder: torch.nn.Module,
     enc_out: torch.Tensor,
     enc_lens: torch.Tensor,
@@ -38,7 +37,7 @@ def greedy_search(
     Returns:
         One ``Hypothesis`` per utterance, in input order.
     """
-    thresholding = _check_threshold(joint, hat_blank_threshold)
+    thresholding = uses_hat_threshold(joint, hat_blank_threshold)
     batch = enc_out.size(0)
     lens, order = enc_lens.sort(descending=True)
     enc_proj = joint.project_encoder(enc_out[order])
@@ -78,8 +77,8 @@ def greedy_search(
                 break
             for row, token in zip(rows.tolist(), new_tokens.tolist()):
                 tokens[row].append(token)
-            out, new_state = prediction.step(new_tokens, prediction.select(state, rows))
-            prediction.assign(state, rows, new_state)
+            out, new_state = prediction.step(new_tokens, select(state, rows))
+            assign(state, rows, new_state)
             dec_proj[rows] = joint.project_decoder(out)
 
     if counters is not None:
@@ -90,14 +89,3 @@ def greedy_search(
         result[b] = Hypothesis(tokens[row], float(scores[row]))
     return result
 
-
-def _check_threshold(joint: torch.nn.Module, hat_blank_threshold: float) -> bool:
-    """True when HAT-blank thresholding is on; refuses it for a non-factorised joint."""
-    if hat_blank_threshold >= 1.0:
-        return False
-    if not joint.is_factorized:
-        raise ValueError(
-            "hat_blank_threshold < 1 needs the HAT joint (joint_type: hat); "
-            "the RNN-T joint has no separate blank output"
-        )
-    return True

@@ -1,4 +1,4 @@
-"""Shallow fusion of an external LM with ILM subtraction (METHOD.md section 5).
+"""Shallow fusion of an external LM with ILM subtraction (docs/METHOD.md section 5).
 
 For a label k of a hypothesis:  score += lm_weight * log P_LM(k) - ilm_weight * log P_ILM(k).
 The LM is an ESPnet ``SequentialRNNLM`` (``lm: seq_rnn``) trained on the same token list;
@@ -9,13 +9,13 @@ from typing import Optional, Tuple
 
 import torch
 
-State = Tuple[torch.Tensor, Optional[torch.Tensor]]  # (h, c), each (layers, N, H); c None for GRU/RNN
+from espnet_hatiam.search.state import State, TransducerJoint
 
 
 class RNNLMFusion:
     """Batched label bonuses ``lm_weight * log P_LM - ilm_weight * log P_ILM`` per hypothesis row."""
 
-    def __init__(self, lm: torch.nn.Module, joint: torch.nn.Module, lm_weight: float, ilm_weight: float):
+    def __init__(self, lm: torch.nn.Module, joint: TransducerJoint, lm_weight: float, ilm_weight: float):
         from espnet2.lm.seq_rnn_lm import SequentialRNNLM
 
         if not isinstance(lm, SequentialRNNLM):

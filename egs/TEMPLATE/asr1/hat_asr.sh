@@ -7,10 +7,15 @@
 #   4  filter                    drop empty text, too short/long utterances (train and valid)
 #   5  token list                sentencepiece (or char) tokens, <blank> first
 #  10  collect stats             feature shapes and global mean/variance
-#  11  training                  python -m espnet_hatiam.bin.hat_asr_train
+#  11  training                  espnet_hatiam.bin.hat_asr_train (--asr_task espnet: espnet2.bin.asr_train)
 #  12  decoding                  every --inference_configs x --test_sets, --nj jobs, merged
-#  13  scoring                   WER/CER, RTF, skip ratios, plots -> RESULTS.md, images/
+#  13  scoring                   WER/CER, RTF, skip ratios -> exp/<asr>/RESULTS.md (and
+#                                RESULTS.md with --update_results true)
 #  14  packing                   ESPnet model zip
+#
+# --asr_task hat trains and decodes this project's HAT/RNN-T models; --asr_task espnet trains
+# ESPnet's own ASR model (e.g. hybrid CTC/attention) on the same data, features and stats, and
+# decodes it with ESPnet's Speech2Text: the baseline through the same stages.
 #
 # Every stage logs to its output folder and can be re-entered with --stage/--stop_stage.
 set -euo pipefail
@@ -35,14 +40,20 @@ speed_perturb_factors=""
 token_type=bpe          # bpe or char
 nbpe=300
 bpemode=unigram
+asr_task=hat            # hat (this project's models) or espnet (ESPnet's ASR task)
 asr_config=
 asr_tag=
 asr_args=""             # extra arguments to training
+init_param=""           # ESPnet's --init_param (path:src_key:dst_key) for training, checked by stage 11
+init_param_made_by=""   # the command that makes --init_param's file, shown when it is missing
 inference_configs=""    # space-separated yaml files; one decoding run each
 inference_args=""       # extra arguments to every decoding run
-inference_model=valid.wer.best.pth
+inference_model=valid.wer.ave.pth  # average of the keep_nbest_models best checkpoints (ESPnet's practice)
 inference_batch_size=1
 num_threads=1           # torch threads per decoding job
+ngpu=0                  # GPUs for collect stats and training (ESPnet's --ngpu)
+gpu_inference=false     # decode on CUDA
+update_results=false    # stage 13 also refreshes the tracked RESULTS.md of the recipe
 # ---- end of options
 
 options() { sed -n '/^# ---- options/,/^# ---- end of options/p' "$0" | grep -E '^[a-z_]+='; }
@@ -77,6 +88,12 @@ for config in ${inference_configs}; do
     [ -f "${config}" ] || die "--inference_configs: no such file '${config}'"
 done
 case "${token_type}" in bpe|char) ;; *) die "--token_type must be bpe or char, got '${token_type}'" ;; esac
+case "${asr_task}" in
+    hat) train_module=espnet_hatiam.bin.hat_asr_train; inference_module=espnet_hatiam.bin.hat_asr_inference ;;
+    espnet) train_module=espnet2.bin.asr_train; inference_module=espnet_hatiam.bin.espnet_asr_inference ;;
+    *) die "--asr_task must be hat or espnet, got '${asr_task}'" ;;
+esac
+case "${gpu_inference}" in true) device=cuda ;; false) device=cpu ;; *) die "--gpu_inference must be true or false" ;; esac
 
 if [ -n "${speed_perturb_factors}" ]; then
     train_set_used="${train_set}_sp"
@@ -144,7 +161,9 @@ if in_stage 4; then
     done
 fi
 
-if in_stage 5; then
+if in_stage 5 && [ -f "${token_list}" ]; then
+    log "Stage 5: ${token_list} is done; remove it to make it again"
+elif in_stage 5; then
     log "Stage 5: token list (${token_type}) -> ${token_list}"
     require "dump/raw/${train_set_used}/text" "stage 4"
     mkdir -p "${token_dir}"
@@ -166,18 +185,20 @@ train_data_opts() {  # shapes from stage 10 and the dump dirs
          "--valid_data_path_and_name_and_type dump/raw/${valid_set}/text,text,text"
 }
 
-if in_stage 10; then
+if in_stage 10 && [ -f "${stats_dir}/valid/text_shape.${token_type}" ]; then
+    log "Stage 10: ${stats_dir} is done; remove it to collect again"
+elif in_stage 10; then
     log "Stage 10: collect stats -> ${stats_dir} (log: ${stats_dir}/stats.log)"
     require "${token_list}" "stage 5"
     mkdir -p "${stats_dir}"
     # shellcheck disable=SC2046,SC2086
     ${train_cmd} "${stats_dir}/stats.log" \
-        ${python} -m espnet_hatiam.bin.hat_asr_train --collect_stats true --use_preprocessor true \
+        ${python} -m ${train_module} --collect_stats true --use_preprocessor true \
             --config "${asr_config}" --token_list "${token_list}" ${token_opts} \
             $(train_data_opts) \
             --train_shape_file "dump/raw/${train_set_used}/wav.scp" \
             --valid_shape_file "dump/raw/${valid_set}/wav.scp" \
-            --output_dir "${stats_dir}" --ngpu 0 --num_workers 1 ${asr_args}
+            --output_dir "${stats_dir}" --ngpu "${ngpu}" --num_workers 1 ${asr_args}
     # ESPnet's convention: the vocabulary size is the last dimension of the text shape (batch bins).
     for part in train valid; do
         awk -v N="$(wc -l < "${token_list}")" '{ print $0 "," N }' "${stats_dir}/${part}/text_shape" \
@@ -187,11 +208,16 @@ fi
 
 if in_stage 11; then
     log "Stage 11: training -> ${asr_exp} (log: ${asr_exp}/train.log; resumes from its last checkpoint)"
+    init_opts=""
+    if [ -n "${init_param}" ]; then
+        [ -f "${init_param%%:*}" ] || die "--init_param: missing '${init_param%%:*}'; make it first: ${init_param_made_by:-see the README of this recipe}"
+        init_opts="--init_param ${init_param}"
+    fi
     require "${stats_dir}/train/feats_stats.npz" "stage 10"
     mkdir -p "${asr_exp}"
     # shellcheck disable=SC2046,SC2086
     ${train_cmd} "${asr_exp}/train.log" \
-        ${python} -m espnet_hatiam.bin.hat_asr_train --use_preprocessor true --resume true \
+        ${python} -m ${train_module} --use_preprocessor true --resume true \
             --config "${asr_config}" --token_list "${token_list}" ${token_opts} \
             --normalize global_mvn --normalize_conf "stats_file=${stats_dir}/train/feats_stats.npz" \
             $(train_data_opts) \
@@ -200,7 +226,7 @@ if in_stage 11; then
             --valid_shape_file "${stats_dir}/valid/speech_shape" \
             --valid_shape_file "${stats_dir}/valid/text_shape.${token_type}" \
             --fold_length 80000 --fold_length 150 \
-            --output_dir "${asr_exp}" --ngpu 0 ${asr_args} &
+            --output_dir "${asr_exp}" --ngpu "${ngpu}" ${init_opts} ${asr_args} &
     show_epochs $! "${asr_exp}/train.log"
 fi
 
@@ -225,7 +251,7 @@ if in_stage 12; then
             log "decoding ${dset} with ${config} in ${inference_nj} jobs (logs: ${dir}/logdir/decode.*.log)"
             # shellcheck disable=SC2086
             ${decode_cmd} JOB=1:"${inference_nj}" "${dir}/logdir/decode.JOB.log" \
-                ${python} -m espnet_hatiam.bin.hat_asr_inference ${config_opt} \
+                ${python} -m ${inference_module} ${config_opt} --device "${device}" \
                     --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${inference_model}" \
                     --data_path_and_name_and_type "dump/raw/${dset}/wav.scp,speech,sound" \
                     --key_file "${dir}/logdir/keys.JOB.scp" --batch_size "${inference_batch_size}" \
@@ -237,7 +263,7 @@ if in_stage 12; then
 fi
 
 if in_stage 13; then
-    log "Stage 13: scoring -> ${asr_exp}/RESULTS.md and RESULTS.md"
+    log "Stage 13: scoring -> ${asr_exp}/RESULTS.md"
     for config in ${inference_configs:-none}; do
         for dset in ${test_sets}; do
             dir=$(decode_dir "${config}")/${dset}
@@ -245,12 +271,18 @@ if in_stage 13; then
             ${python} -m espnet_hatiam.bin.score --ref "dump/raw/${dset}/text" --dir "${dir}"
         done
     done
-    first_test=${test_sets%% *}
-    ${python} -m espnet_hatiam.bin.plot_results --exp "${asr_exp}" --model "${inference_model}" \
-        --test_set "${first_test}" --out_dir "images/${asr_tag}"
-    ${python} -m espnet_hatiam.bin.make_results --exp "${asr_exp}" --images "images/${asr_tag}" --out RESULTS.md
-    cp RESULTS.md "${asr_exp}/RESULTS.md"
-    cat RESULTS.md
+    images=${asr_exp}/images
+    if [ "${asr_task}" = hat ]; then
+        ${python} -m espnet_hatiam.bin.plot_results --exp "${asr_exp}" --model "${inference_model}" \
+            --test_set "${test_sets%% *}" --out_dir "${images}"
+    fi
+    ${python} -m espnet_hatiam.bin.make_results --exp "${asr_exp}" --images "${images}" --out "${asr_exp}/RESULTS.md"
+    if [ "${update_results}" = true ]; then
+        log "--update_results true: ${asr_exp}/RESULTS.md -> RESULTS.md, ${images} -> images/${asr_tag}"
+        rm -rf "images/${asr_tag}"; mkdir -p images; cp -r "${images}" "images/${asr_tag}"
+        sed "s#${images}/#images/${asr_tag}/#g" "${asr_exp}/RESULTS.md" > RESULTS.md
+    fi
+    cat "${asr_exp}/RESULTS.md"
 fi
 
 if in_stage 14; then

@@ -1,6 +1,6 @@
-"""Losses of METHOD.md section 3, as pure functions of normalised log-probabilities.
+"""Losses of docs/METHOD.md section 3, as pure functions of normalised log-probabilities.
 
-    L = L_HAT + iam_weight * L_IAM_CTC + ilm_weight * L_ILM_CE
+    L = L_transducer + iam_weight * L_IAM_CTC + ilm_weight * L_ILM_CE   (HAT or RNN-T log-probs)
 
 Every loss is a negative log-likelihood summed over an utterance; ``reduction="mean"``
 averages over the batch (ESPnet's convention for its transducer and CTC losses).
@@ -20,7 +20,7 @@ def _reduce(per_utt: torch.Tensor, reduction: str) -> torch.Tensor:
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got '{reduction}'")
 
 
-def hat_transducer_loss(
+def transducer_loss(
     log_probs: torch.Tensor,
     targets: torch.Tensor,
     logit_lengths: torch.Tensor,

@@ -1,0 +1,1 @@
+"""Corpus download and Kaldi-table/audio I/O shared by the recipes and the command-line tools."""

@@ -1,0 +1,230 @@
+"""Side-by-side comparison of several systems, seeds and decoding modes (markdown tables and a figure).
+
+Inputs are ``<exp>/decode_<mode>_<model>/<set>/{score.json,1best_recog/text}`` of experiment dirs named
+``asr_<system>_<token tag>_seed<seed>`` (e.g. ``asr_train_hat_iam_bpe30_seed2024``).
+"""
+
+import json
+import re
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from espnet_hatiam.scoring.error_rate import utterance_errors
+from espnet_hatiam.scoring.significance import Significance, bootstrap_test, seed_test
+from espnet_hatiam.scoring.text import read_pairs
+
+EXP_NAME = re.compile(r"asr_(?P<system>.+?)_(?P<tag>bpe\d+|char)_seed(?P<seed>\d+)")
+SWEEP = re.compile(r"(?P<family>.+)_(?P<theta>\d+(?:\.\d+)?)")  # e.g. dual_0.95: one point of the dual sweep
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """One scored decoding: ``dir`` holds score.json and 1best_recog/text."""
+
+    system: str
+    seed: int
+    mode: str
+    set: str
+    dir: Path
+    score: dict
+
+
+def collect(exps: Sequence[Path], sets: Sequence[str], model: str) -> List[Decoding]:
+    """Every scored ``decode_<mode>_<model>/<set>`` of the experiment dirs whose names parse (others are skipped)."""
+    decodings, seen = [], {}
+    for exp in sorted(exps):
+        match = EXP_NAME.fullmatch(exp.name)
+        if match is None:
+            continue
+        key = (match["system"], int(match["seed"]))
+        if key in seen:
+            raise ValueError(f"{exp} and {seen[key]}: two experiments of system {key[0]}, seed {key[1]}")
+        seen[key] = exp
+        suffix = f"_{model}"
+        for decode in sorted(exp.glob(f"decode_*{suffix}")):
+            mode = decode.name[len("decode_") : -len(suffix)]
+            for dset in sets:
+                path = decode / dset / "score.json"
+                if mode and path.exists():
+                    decodings.append(Decoding(*key, mode, dset, path.parent, json.loads(path.read_text())))
+    if not decodings:
+        raise ValueError(f"no scored decode_*_{model}/{{{','.join(sets)}}} in dirs asr_<system>_<tag>_seed<N>")
+    return decodings
+
+
+def main_mode(decodings: Sequence[Decoding], system: str, preferred: str, explicit: Optional[str] = None) -> str:
+    """``explicit`` (checked), else ``preferred`` if ``system`` was decoded with it, else the system's only mode
+    (e.g. espnet_ctc_att)."""
+    modes = sorted({d.mode for d in decodings if d.system == system})
+    if not modes:
+        raise ValueError(f"no decodings of system '{system}'")
+    if explicit is not None and explicit not in modes:
+        raise ValueError(f"system '{system}' has no mode '{explicit}'; it has {modes}")
+    if explicit is not None or preferred in modes:
+        return explicit or preferred
+    if len(modes) == 1:
+        return modes[0]
+    raise ValueError(f"system '{system}' has no mode '{preferred}'; name one of {modes} as {system}@<mode>")
+
+
+def _select(decodings, system: str, mode: str, dset: str) -> Dict[int, Decoding]:
+    return {d.seed: d for d in decodings if (d.system, d.mode, d.set) == (system, mode, dset)}
+
+
+def _mean(values: Sequence[Optional[float]]) -> Optional[float]:
+    return None if any(v is None for v in values) else statistics.fmean(values)
+
+
+def _percent(ratio: Optional[float]) -> str:
+    return "-" if ratio is None else f"{100 * ratio:.1f} %"
+
+
+def results_table(decodings: Sequence[Decoding]) -> str:
+    """System x mode x set, means over seeds: WER, CER, word Sub/Del/Ins (%), RTF, search seconds, skip ratios."""
+    lines = ["|system|mode|set|seeds|WER %|CER %|Sub/Del/Ins %|RTF|search s|frames skipped|label proj|",
+             "|---" * 11 + "|"]
+    for system, mode, dset in sorted({(d.system, d.mode, d.set) for d in decodings}):
+        scores = [d.score for d in _select(decodings, system, mode, dset).values()]
+        mean = lambda f: _mean([f(s) for s in scores])  # noqa: E731
+        sdi = "/".join(f"{mean(lambda s: s['wer'][c]):.2f}" for c in ("Sub", "Del", "Ins"))
+        lines.append(
+            f"|{system}|{mode}|{dset}|{len(scores)}|{mean(lambda s: s['wer']['Err']):.2f}|"
+            f"{mean(lambda s: s['cer']['Err']):.2f}|{sdi}|{mean(lambda s: s['rtf']):.4f}|"
+            f"{mean(lambda s: s['decode_stats']['search_seconds']):.2f}|"
+            f"{_percent(mean(lambda s: s['frame_skip_ratio']))}|"
+            f"{_percent(mean(lambda s: s['label_projection_ratio']))}|"
+        )
+    return "\n".join(lines)
+
+
+def seed_table(decodings: Sequence[Decoding], sets: Sequence[str], preferred: str) -> str:
+    """WER per seed of each system's main mode on each set, and mean ± sample std (n - 1) over seeds."""
+    seeds = sorted({d.seed for d in decodings})
+    lines = [f"|system|mode|set|{'|'.join(f'seed {s}' for s in seeds)}|mean ± std|", "|---" * (len(seeds) + 4) + "|"]
+    for system in sorted({d.system for d in decodings}):
+        mode = main_mode(decodings, system, preferred)
+        for dset in sets:
+            chosen = _select(decodings, system, mode, dset)
+            if not chosen:
+                continue
+            wers = [chosen[s].score["wer"]["Err"] for s in sorted(chosen)]
+            spread = f"{statistics.fmean(wers):.2f}" + (f" ± {statistics.stdev(wers):.2f}" if len(wers) > 1 else "")
+            cells = [f"{chosen[s].score['wer']['Err']:.2f}" if s in chosen else "-" for s in seeds]
+            lines.append(f"|{system}|{mode}|{dset}|{'|'.join(cells)}|{spread}|")
+    return "\n".join(lines)
+
+
+def parse_pair(text: str) -> Tuple[Tuple[str, Optional[str]], Tuple[str, Optional[str]]]:
+    """``"a[@mode]:b[@mode]"`` -> ``((a, mode or None), (b, mode or None))``."""
+    sides = text.split(":")
+    if len(sides) != 2 or not all(sides):
+        raise ValueError(f"pair '{text}' is not <system>[@<mode>]:<system>[@<mode>]")
+    a, b = (tuple(side.split("@", 1)) if "@" in side else (side, None) for side in sides)
+    return a, b
+
+
+def _errors(decoding: Decoding, ref_dir: Path) -> Tuple[np.ndarray, np.ndarray]:
+    _, refs, hyps = read_pairs(ref_dir / decoding.set / "text", decoding.dir / "1best_recog" / "text")
+    return utterance_errors(refs, hyps, "word")
+
+
+def significance_table(
+    decodings: Sequence[Decoding], pairs: Sequence[str], ref_dir: Path, sets: Sequence[str], preferred: str,
+    num_samples: int, seed: int,
+) -> str:
+    """Paired bootstrap of word errors per shared seed, and over all shared seeds together when there are >= 2.
+
+    Systems without a shared seed are compared on their lowest seeds.
+    """
+    lines = ["|A|B|set|seed|A WER %|B WER %|A - B|95 % CI|p|", "|---" * 9 + "|"]
+    for pair in pairs:
+        (sys_a, mode_a), (sys_b, mode_b) = parse_pair(pair)
+        mode_a, mode_b = main_mode(decodings, sys_a, preferred, mode_a), main_mode(decodings, sys_b, preferred, mode_b)
+        for dset in sets:
+            a, b = _select(decodings, sys_a, mode_a, dset), _select(decodings, sys_b, mode_b, dset)
+            if not a or not b:
+                continue
+            shared = sorted(set(a) & set(b))
+            seed_pairs = [(s, s) for s in shared] or [(min(a), min(b))]
+            errors_a = {sa: _errors(a[sa], ref_dir) for sa, _ in seed_pairs}
+            errors_b = {sb: _errors(b[sb], ref_dir) for _, sb in seed_pairs}
+            rows: List[Tuple[str, Significance]] = [
+                (str(sa) if sa == sb else f"{sa} / {sb}",
+                 bootstrap_test(errors_a[sa][0], errors_b[sb][0], errors_a[sa][1], num_samples, seed))
+                for sa, sb in seed_pairs
+            ]
+            if len(shared) > 1:
+                together = seed_test([errors_a[s][0] for s in shared], [errors_b[s][0] for s in shared],
+                                     errors_a[shared[0]][1], num_samples, seed)
+                rows.append((f"all {len(shared)}", together))
+            for label, r in rows:
+                lines.append(f"|{sys_a}@{mode_a}|{sys_b}@{mode_b}|{dset}|{label}|{r.wer_a:.2f}|{r.wer_b:.2f}|"
+                             f"{r.difference:+.2f}|[{r.interval[0]:+.2f}, {r.interval[1]:+.2f}]|{r.p:.4f}|")
+    return "\n".join(lines)
+
+
+def plot_speed_accuracy(decodings: Sequence[Decoding], system: str, dset: str, path: Path):
+    """Search seconds against WER (means over seeds) of ``system`` on ``dset``: one curve per swept mode family
+    (``dual_<theta>`` points connected), single labelled markers for the other modes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = {}
+    for mode in sorted({d.mode for d in decodings if (d.system, d.set) == (system, dset)}):
+        scores = [d.score for d in _select(decodings, system, mode, dset).values()]
+        points[mode] = (_mean([s["decode_stats"]["search_seconds"] for s in scores]),
+                        _mean([s["wer"]["Err"] for s in scores]))
+    if not points:
+        raise ValueError(f"no decodings of system '{system}' on set '{dset}' to plot")
+    families: Dict[str, List[Tuple[float, str]]] = {}
+    for mode in points:
+        match = SWEEP.fullmatch(mode)
+        family, theta = (match["family"], float(match["theta"])) if match else (mode, 0.0)
+        families.setdefault(family, []).append((theta, mode))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for family, members in sorted(families.items()):
+        modes = [m for _, m in sorted(members)]
+        xs, ys = zip(*(points[m] for m in modes))
+        ax.plot(xs, ys, "o-" if len(modes) > 1 else "o", label=family)
+        for mode, x, y in zip(modes, xs, ys):
+            text = mode[len(family) + 1 :] if len(modes) > 1 else mode
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("search seconds")
+    ax.set_ylabel("WER %")
+    ax.set_title(f"{system} on {dset}: speed and accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(
+    decodings: Sequence[Decoding], sets: Sequence[str], pairs: Sequence[str], ref_dir: Path, preferred: str,
+    num_samples: int, seed: int, plot_link: Optional[str] = None,
+) -> str:
+    """The markdown comparison; ``plot_link``: the speed/accuracy figure's path relative to the markdown file."""
+    lines = [
+        "# System comparison", "",
+        "Means over seeds; RTF = (encoder + search seconds) / audio seconds; frames skipped by the IAM threshold; "
+        "label proj = label projections / joint evaluations; - = not counted by that search (ESPnet's own).", "",
+        "## All decoding modes", "", results_table(decodings), "",
+        f"## Seeds (mode {preferred}, or a system's only mode)", "", seed_table(decodings, sets, preferred), "",
+    ]
+    if pairs:
+        lines += [
+            "## Significance", "",
+            f"Paired bootstrap over utterances (Bisani and Ney, 2004) of word errors, {num_samples} resamples; "
+            "p = share of resamples where the system better on the full set is not better; "
+            "'all N': the mean over the shared seeds, the same resamples for every seed.", "",
+            significance_table(decodings, pairs, ref_dir, sets, preferred, num_samples, seed), "",
+        ]
+    if plot_link:
+        lines += ["## Speed and accuracy", "", f"![search seconds against WER]({plot_link})", ""]
+    return "\n".join(lines)

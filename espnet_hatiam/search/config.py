@@ -1,0 +1,79 @@
+"""Every decoding option in one place: :class:`SearchConfig`, validated once, with named errors.
+
+The fields are the decode yaml keys (``conf/decode_*.yaml``), the options of the inference
+CLI (``--beam_size`` ...) and the keywords of ``HATSpeech2Text``.
+"""
+
+import argparse
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, Dict
+
+SEARCH_TYPES = ("greedy", "beam", "espnet")
+ESPNET_SEARCH_TYPES = ("default", "alsd", "tsd", "nsc", "maes")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How to search a HAT/RNN-T model's encoder output (docs/METHOD.md, sections 4-5)."""
+
+    search_type: str = field(default="beam", metadata={
+        "help": "greedy (batched), beam (batched modified beam search) or espnet (ESPnet's "
+                "BeamSearchTransducer on the same model)"})
+    beam_size: int = field(default=4, metadata={"help": "hypotheses kept per utterance (beam and espnet)"})
+    nbest: int = field(default=1, metadata={"help": "hypotheses returned per utterance (<= beam_size)"})
+    iam_blank_threshold: float = field(default=1.0, metadata={
+        "help": "theta_IAM in [0, 1]: frames whose IAM P(blank) >= it are skipped; 1 disables it"})
+    hat_blank_threshold: float = field(default=1.0, metadata={
+        "help": "theta_HAT in [0, 1]: no label projection where HAT P(blank) >= it; 1 disables it"})
+    max_sym_per_frame: int = field(default=1, metadata={
+        "help": "labels a hypothesis may emit on one frame (greedy and beam)"})
+    espnet_search_type: str = field(default="default", metadata={
+        "help": f"ESPnet's algorithm with search_type espnet: {', '.join(ESPNET_SEARCH_TYPES)}"})
+    lm_weight: float = field(default=0.0, metadata={"help": "external LM weight (shallow fusion, beam only)"})
+    ilm_weight: float = field(default=0.0, metadata={"help": "internal LM weight subtracted with the LM"})
+
+    def __post_init__(self):
+        def refuse(name: str, rule: str):
+            raise ValueError(f"search option '{name}' must be {rule}, got {getattr(self, name)!r}")
+
+        if self.search_type not in SEARCH_TYPES:
+            refuse("search_type", "one of " + ", ".join(SEARCH_TYPES))
+        if self.espnet_search_type not in ESPNET_SEARCH_TYPES:
+            refuse("espnet_search_type", "one of " + ", ".join(ESPNET_SEARCH_TYPES))
+        for name in ("beam_size", "nbest", "max_sym_per_frame"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                refuse(name, "an integer >= 1")
+        if self.nbest > self.beam_size or (self.search_type == "greedy" and self.nbest != 1):
+            refuse("nbest", "<= beam_size (and 1 for greedy search)")
+        for name in ("iam_blank_threshold", "hat_blank_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                refuse(name, "in [0, 1] (1 disables the stage)")
+        if self.search_type == "espnet" and self.hat_blank_threshold < 1.0:
+            refuse("hat_blank_threshold", "1 with search_type espnet (ESPnet's search has no HAT-blank stage)")
+        if (self.lm_weight or self.ilm_weight) and self.search_type != "beam":
+            refuse("lm_weight", "0 unless search_type is beam (LM fusion is in the batched beam search)")
+
+    @classmethod
+    def from_options(cls, **options: Any) -> "SearchConfig":
+        """Like the constructor, but an unknown option is a ``ValueError`` that names it."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"unknown search option '{unknown[0]}' (known: {', '.join(sorted(known))})")
+        return cls(**options)
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """One ``--name`` option per field, with the field's type, default and help."""
+        group = parser.add_argument_group("search (SearchConfig)")
+        for f in fields(cls):
+            default = f.default if f.default is not MISSING else None
+            group.add_argument(f"--{f.name}", type=type(default), default=default, help=f.metadata["help"])
+
+    @classmethod
+    def pop_from(cls, args: Dict[str, Any]) -> "SearchConfig":
+        """Remove the search options from a parsed-argument dict and build the config."""
+        return cls(**{f.name: args.pop(f.name) for f in fields(cls)})
+
+    def as_dict(self) -> Dict[str, Any]:
+        return asdict(self)

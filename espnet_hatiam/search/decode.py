@@ -1,0 +1,61 @@
+"""The one search entry point: encoder output + :class:`SearchConfig` -> n-best lists."""
+
+from typing import List, Optional
+
+import torch
+
+from espnet_hatiam.search.beam import modified_beam_search
+from espnet_hatiam.search.config import SearchConfig
+from espnet_hatiam.search.counters import SearchCounters
+from espnet_hatiam.search.frame_skip import iam_frame_skip
+from espnet_hatiam.search.greedy import greedy_search
+from espnet_hatiam.search.lm_fusion import RNNLMFusion
+from espnet_hatiam.search.state import Hypothesis, TransducerJoint
+
+# ESPnet's per-algorithm settings: its defaults, with 2 expansion steps for nsc and maes.
+ESPNET_SEARCH_OPTIONS = {"default": {}, "alsd": {"u_max": 50}, "tsd": {"max_sym_exp": 2},
+                         "nsc": {"nstep": 2}, "maes": {"nstep": 2}}
+
+
+@torch.no_grad()
+def decode_encoded(
+    joint: TransducerJoint,
+    decoder: torch.nn.Module,
+    enc_out: torch.Tensor,
+    enc_lens: torch.Tensor,
+    config: SearchConfig,
+    counters: Optional[SearchCounters] = None,
+    fusion: Optional[RNNLMFusion] = None,
+) -> List[List[Hypothesis]]:
+    """IAM frame skipping, then the search ``config.search_type`` names, on ``(B, T, De)``.
+
+    Returns one n-best list per utterance, best first. ``counters.frames_kept`` is set from
+    the frame skipping; the batched searches add their joint and projection counts.
+    """
+    enc_out, enc_lens = iam_frame_skip(joint, enc_out, enc_lens, config.iam_blank_threshold)
+    if counters is not None:
+        counters.frames_kept = enc_lens.cpu().long()
+    if config.search_type == "greedy":
+        hyps = greedy_search(joint, decoder, enc_out, enc_lens, config.max_sym_per_frame,
+                             config.hat_blank_threshold, counters)
+        return [[h] for h in hyps]
+    if config.search_type == "beam":
+        return modified_beam_search(joint, decoder, enc_out, enc_lens, config.beam_size, config.nbest,
+                                    config.max_sym_per_frame, config.hat_blank_threshold, counters, fusion)
+    return espnet_beam_search(joint, decoder, enc_out, enc_lens, config)
+
+
+def espnet_beam_search(joint, decoder, enc_out, enc_lens, config: SearchConfig) -> List[List[Hypothesis]]:
+    """ESPnet's ``BeamSearchTransducer`` (``config.espnet_search_type``), one utterance at a time."""
+    from espnet2.asr.transducer.beam_search_transducer import BeamSearchTransducer
+
+    espnet_search = BeamSearchTransducer(
+        decoder=decoder, joint_network=joint, beam_size=config.beam_size, nbest=config.nbest,
+        search_type=config.espnet_search_type, score_norm=False,
+        **ESPNET_SEARCH_OPTIONS[config.espnet_search_type],
+    )
+    nbests = []
+    for b in range(enc_out.size(0)):
+        hyps = espnet_search(enc_out[b, : int(enc_lens[b])])
+        nbests.append([Hypothesis([int(i) for i in h.yseq[1:] if i != 0], float(h.score)) for h in hyps])
+    return nbests

@@ -1,0 +1,97 @@
+"""What a search carries: hypotheses, the prediction network's per-row state, the joint's interface."""
+
+from typing import List, NamedTuple, Optional, Protocol, Tuple
+
+import torch
+
+State = Tuple[torch.Tensor, Optional[torch.Tensor]]  # (h, c), each (layers, N, H); c None for GRU/RNN
+
+
+class Hypothesis(NamedTuple):
+    """A label sequence (no blanks, no start symbol) and its model log-probability."""
+
+    token_ids: List[int]
+    score: float
+
+
+class TransducerJoint(Protocol):
+    """The joint-network methods a search calls (``espnet_hatiam.nets``: HAT and RNN-T joints)."""
+
+    vocab_size: int  # V+1, blank included
+    is_factorized: bool  # True for HAT: blank_logit and label_log_probs exist
+
+    def project_encoder(self, enc_out: torch.Tensor) -> torch.Tensor: ...  # (..., De) -> (..., J)
+
+    def project_decoder(self, dec_out: torch.Tensor) -> torch.Tensor: ...  # (..., Dd) -> (..., J)
+
+    def hidden(self, enc_proj: torch.Tensor, dec_proj: torch.Tensor) -> torch.Tensor: ...  # (..., J)
+
+    def log_probs_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor: ...  # (..., J) -> (..., V+1)
+
+    def blank_logit(self, hidden: torch.Tensor) -> torch.Tensor: ...  # (N, J) -> (N,), HAT only
+
+    def label_log_probs(self, hidden: torch.Tensor, blank_logit: torch.Tensor) -> torch.Tensor: ...  # (N, V)
+
+    def iam_blank_log_prob(self, enc_out: torch.Tensor) -> torch.Tensor: ...  # (..., De) -> (...,)
+
+    def ilm_from_projection(self, dec_proj: torch.Tensor) -> torch.Tensor: ...  # (..., J) -> (..., V)
+
+
+class PredictionNetwork:
+    """Runs ESPnet's ``TransducerDecoder`` one label at a time for a batch of hypothesis rows.
+
+    Only rows that just emitted a label are advanced; ``select``/``assign``/``gather_prefix``
+    move states between rows.
+    """
+
+    def __init__(self, decoder: torch.nn.Module):
+        self.decoder = decoder
+
+    def initial(self, batch: int, device: torch.device) -> Tuple[torch.Tensor, State]:
+        """Output ``(batch, Dd)`` and state after the start symbol (blank, ESPnet's convention)."""
+        self.decoder.set_device(device)
+        state = self.decoder.init_state(batch)
+        blank = torch.full((batch,), self.decoder.blank_id, dtype=torch.long, device=device)
+        return self.step(blank, state)
+
+    def step(self, tokens: torch.Tensor, state: State) -> Tuple[torch.Tensor, State]:
+        """Advance ``(N,)`` tokens: returns ``(dec_out (N, Dd), new_state)``."""
+        embed = self.decoder.dropout_embed(self.decoder.embed(tokens.unsqueeze(1)))
+        dec_out, new_state = self.decoder.rnn_forward(embed, state)
+        return dec_out.squeeze(1), new_state
+
+
+def select(state: State, index: torch.Tensor) -> State:
+    """States of rows ``index`` ``(M,)``."""
+    h, c = state
+    return h[:, index], None if c is None else c[:, index]
+
+
+def assign(state: State, index: torch.Tensor, new: State) -> None:
+    """Write ``new`` into rows ``index`` of ``state`` in place."""
+    state[0][:, index] = new[0]
+    if state[1] is not None:
+        state[1][:, index] = new[1]
+
+
+def gather_prefix(state: State, source: torch.Tensor) -> State:
+    """Rows ``source`` of the state moved to rows ``0..len(source)-1`` (others unchanged)."""
+    h, c = state
+    h = h.clone()
+    h[:, : source.numel()] = h[:, source]
+    if c is not None:
+        c = c.clone()
+        c[:, : source.numel()] = c[:, source]
+    return h, c
+
+
+def uses_hat_threshold(joint: TransducerJoint, hat_blank_threshold: float) -> bool:
+    """True when HAT-blank thresholding is on; refuses it for a joint without a separate blank."""
+    if hat_blank_threshold >= 1.0:
+        return False
+    if not joint.is_factorized:
+        raise ValueError(
+            f"hat_blank_threshold={hat_blank_threshold} needs the HAT joint (joint_type: hat); "
+            "the RNN-T joint has no separate blank output"
+        )
+    return True
