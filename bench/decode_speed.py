@@ -21,8 +21,8 @@ import soundfile
 import torch
 
 from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
+from espnet_hatiam.data.kaldi import read_table
 from espnet_hatiam.scoring.error_rate import error_counts
-from espnet_hatiam.scoring.text import read_text
 from espnet_hatiam.search import SearchConfig, SearchCounters
 from espnet_hatiam.search.config import ESPNET_SEARCH_TYPES
 
@@ -64,8 +64,8 @@ def main():
         name: HATSpeech2Text(args.exp / "config.yaml", args.exp / args.model, device=args.device, search_config=config)
         for name, config, _ in table
     }
-    refs = read_text(args.data / "text")
-    wavs = read_text(args.data / "wav.scp")
+    refs = read_table(args.data / "text")
+    wavs = read_table(args.data / "wav.scp")
     keys = sorted(wavs)[: args.num_utts]
     model = next(iter(decoders.values())).model
     hyps = {name: {} for name in decoders}

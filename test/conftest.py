@@ -7,6 +7,19 @@ import pytest
 import torch
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: needs the mini_recipe fixture (trains a tiny model, minutes); -m 'not slow' skips it"
+    )
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that needs the trained miniature recipe, directly or through a fixture, is slow."""
+    for item in items:
+        if "mini_recipe" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     """Every test starts from the same RNG state."""
@@ -71,7 +84,9 @@ def run_recipe(recipe: Path, *options: str, check: bool = True) -> subprocess.Co
 
 @pytest.fixture(scope="session")
 def mini_recipe(tmp_path_factory) -> Path:
-    """The miniature recipe run once through every stage (about two minutes on 2 cores)."""
+    """The miniature recipe run once through every stage (about two minutes on 2 cores).
+
+    Its users are marked ``slow`` (``pytest_collection_modifyitems``)."""
     recipe = make_mini_recipe(tmp_path_factory.mktemp("mini"))
     run_recipe(recipe)
     return recipe

@@ -22,6 +22,7 @@ import soundfile
 
 from espnet_hatiam.data import download
 from espnet_hatiam.data.download import ChecksumError, download_and_extract
+from espnet_hatiam.data.kaldi import read_table
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "egs" / "an4" / "asr1"
@@ -81,11 +82,6 @@ def make_archive(corpus: Path, archive: Path) -> str:
         tar.add(corpus / "etc", arcname="an4/etc")
         tar.add(corpus / "wav", arcname="an4/wav")
     return hashlib.sha256(archive.read_bytes()).hexdigest()
-
-
-def read_table(path: Path) -> dict:
-    rows = [line.split(maxsplit=1) for line in path.read_text().splitlines()]
-    return {row[0]: (row[1] if len(row) > 1 else "") for row in rows}
 
 
 def run_data_prep(an4_root: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:

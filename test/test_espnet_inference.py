@@ -15,6 +15,7 @@ import soundfile
 import torch
 import yaml
 
+from espnet_hatiam.data.kaldi import read_table
 from tiny_corpus import make_data_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ def tiny(tmp_path_factory):
     torch.save(model.state_dict(), model_file)
     config.write_text(yaml.safe_dump(vars(args)))
     data = make_data_dir(root, "test", 6, seed=3)
-    keys = sorted(line.split()[0] for line in (data / "wav.scp").read_text().splitlines())[:4]
+    keys = sorted(read_table(data / "wav.scp"))[:4]
     key_file = root / "keys.scp"
     key_file.write_text("".join(f"{k}\n" for k in keys))
     (root / "decode.yaml").write_text(DECODE_CONFIG)
@@ -73,11 +74,6 @@ def _options(tiny, output_dir, *extra):
     ]
 
 
-def _table(path: Path) -> dict:
-    rows = [line.split(maxsplit=1) for line in path.read_text().splitlines()]
-    return {row[0]: (row[1] if len(row) > 1 else "") for row in rows}
-
-
 def test_cli_writes_the_hat_inference_layout(tiny, tmp_path, _keep_torch_threads):
     from espnet_hatiam.bin.espnet_asr_inference import main
 
@@ -85,17 +81,16 @@ def test_cli_writes_the_hat_inference_layout(tiny, tmp_path, _keep_torch_threads
     main(_options(tiny, out))  # the recipe's stage 12 command line, in-process (ESPnet imports take ~15 s)
     keys = tiny[4].read_text().split()
     for name in ("text", "token", "token_int", "score"):
-        assert sorted(_table(out / "1best_recog" / name)) == keys, name
-    tokens, token_ids = _table(out / "1best_recog" / "token"), _table(out / "1best_recog" / "token_int")
+        assert sorted(read_table(out / "1best_recog" / name)) == keys, name
+    tokens, token_ids = read_table(out / "1best_recog" / "token"), read_table(out / "1best_recog" / "token_int")
     for key in keys:
         assert [TOKENS.index(t) for t in tokens[key].split()] == [int(i) for i in token_ids[key].split()]
-        float(_table(out / "1best_recog" / "score")[key])
+        float(read_table(out / "1best_recog" / "score")[key])
 
     stats = json.loads((out / "decode_stats.json").read_text())
     assert STATS_KEYS <= set(stats)
     assert stats["utterances"] == 4
-    seconds = sum(soundfile.info(line.split()[1]).duration
-                  for line in tiny[3].read_text().splitlines() if line.split()[0] in keys)
+    seconds = sum(soundfile.info(path).duration for utt, path in read_table(tiny[3]).items() if utt in keys)
     assert stats["audio_seconds"] == pytest.approx(seconds, abs=1e-3)
     assert stats["encoder_seconds"] > 0 and stats["search_seconds"] > 0
     assert stats["frames"] > 0 and stats["frames_kept"] == stats["frames"]
@@ -116,8 +111,8 @@ def test_split_encode_and_search_reproduce_speech2text(tiny):
 
     _, config, model_file, wav_scp, _ = tiny
     speech2text = Speech2Text(config, model_file, beam_size=2, ctc_weight=0.3, lm_weight=0.0, nbest=2)
-    for line in wav_scp.read_text().splitlines()[:2]:
-        audio = torch.as_tensor(soundfile.read(line.split()[1], dtype="float32")[0])
+    for path in list(read_table(wav_scp).values())[:2]:
+        audio = torch.as_tensor(soundfile.read(path, dtype="float32")[0])
         expected = speech2text(audio)
         results, stats = decode_one(speech2text, audio)
         assert [r[:3] for r in results] == [e[:3] for e in expected]

@@ -59,9 +59,35 @@ def test_rnnt_blank_is_index_zero_of_the_output_projection():
     assert torch.allclose(out[:, 0].exp(), torch.ones(3, dtype=out.dtype), atol=1e-6)
 
 
-def test_joint_types_registry_maps_names_to_classes():
-    assert JOINT_TYPES == {"hat": HATJointNetwork, "rnnt": RNNTJointNetwork}
-    assert HATJointNetwork.is_factorized and not RNNTJointNetwork.is_factorized
+@pytest.mark.parametrize("joint_type, cls", [("hat", HATJointNetwork), ("rnnt", RNNTJointNetwork)])
+def test_joint_type_of_the_task_builds_that_joint_with_the_configured_sizes(joint_type, cls):
+    from tiny_model import TOKENS, build_tiny_model  # encoder output 32, decoder hidden 16, joint space 24
+
+    joint = build_tiny_model(joint_type).joint_network
+    assert type(joint) is cls
+    assert (joint.vocab_size, joint.joint_space_size) == (len(TOKENS), 24)
+    assert (joint.lin_enc.in_features, joint.lin_dec.in_features, joint.lin_enc.out_features) == (32, 16, 24)
+    assert joint(torch.randn(3, 32), torch.randn(3, 16)).shape == (3, len(TOKENS))
+
+
+def test_task_refuses_a_joint_type_it_does_not_have(capsys):
+    from espnet_hatiam.tasks.hat_asr import HATASRTask
+
+    with pytest.raises(SystemExit):
+        HATASRTask.get_parser().parse_args(["--joint_type", "tdt"])
+    assert "'hat', 'rnnt'" in capsys.readouterr().err and sorted(JOINT_TYPES) == ["hat", "rnnt"]
+
+
+@pytest.mark.parametrize("cls", JOINTS)
+def test_is_factorized_means_the_blank_does_not_depend_on_the_label_weights(cls):
+    """What the searches rely on (HAT-blank thresholding needs it): only HAT's blank is its own output."""
+    joint = make_joint(cls)
+    f, g = torch.randn(4, DE, dtype=torch.float64), torch.randn(4, DD, dtype=torch.float64)
+    blank = joint(f, g)[:, 0]
+    label_weight = joint.lin_label.weight if cls.is_factorized else joint.lin_out.weight[1:]
+    with torch.no_grad():
+        label_weight.add_(torch.randn_like(label_weight))
+    assert torch.equal(joint(f, g)[:, 0], blank) == cls.is_factorized
 
 
 # ---------------------------------------------------------------- HAT factorisation

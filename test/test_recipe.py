@@ -32,6 +32,7 @@ def test_every_stage_writes_its_outputs(mini_recipe):
     assert "decode_dual_valid.wer.ave/test" in results
     assert not (r / "RESULTS.md").exists(), "the tracked RESULTS.md changes only with --update_results true"
     assert (r / EXP / "model.zip").stat().st_size > 0  # stage 14
+    assert "|dataset|Snt|" in (r / EXP / "hf_model/README.md").read_text()  # stage 15 (test_packing.py)
 
 
 def _digest(root: Path, patterns) -> dict:

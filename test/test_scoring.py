@@ -10,7 +10,6 @@ from espnet_hatiam.bin import score as score_cli
 from espnet_hatiam.bin.make_results import make_results
 from espnet_hatiam.scoring.decoding import score_decoding as score
 from espnet_hatiam.scoring.error_rate import error_counts, error_rates, utterance_errors
-from espnet_hatiam.scoring.text import read_text
 
 
 def _levenshtein(a, b) -> int:
@@ -48,11 +47,6 @@ def test_corpus_rates_are_the_old_edit_distance_definition():
     assert cer == pytest.approx(old_cer / sum(len(r.replace(" ", "")) for r in refs))
     assert wer == pytest.approx(old_wer / sum(len(r.split()) for r in refs))
     assert 100 * wer == pytest.approx(error_counts(refs, hyps, "word")["Err"], abs=0.005)
-
-
-def test_kaldi_text_accepts_space_or_tab(tmp_path):
-    (tmp_path / "text").write_text("u1 A B\nu2\tC  D\nu3\n\n")
-    assert read_text(tmp_path / "text") == {"u1": "A B", "u2": "C  D", "u3": ""}
 
 
 def test_word_counts_match_a_hand_alignment():

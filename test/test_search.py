@@ -147,17 +147,17 @@ def test_hat_threshold_drops_label_projections_on_easy_frames_only(model, beam):
         assert (counters.joint_evaluations <= plain_counters.joint_evaluations).all()
 
 
-def test_counters_are_consistent_under_dual_thresholding(model):
+def test_counters_add_up_under_dual_thresholding(model):
     easy_model = _certain_blank_model(model)
     enc_out, enc_lens, easy = _easy_frames(*_encoder_output(), every=2)
-    kept, kept_lens = iam_frame_skip(easy_model.joint_network, enc_out, enc_lens, 0.99)
     counters = SearchCounters.for_lengths(enc_lens)
-    counters.frames_kept = kept_lens
-    modified_beam_search(easy_model.joint_network, easy_model.decoder, kept, kept_lens, 4, hat_blank_threshold=0.9, counters=counters)
-    assert (counters.frames_kept <= counters.frames).all()
+    config = SearchConfig(beam_size=4, max_sym_per_frame=2, iam_blank_threshold=0.99, hat_blank_threshold=0.9)
+    decode_encoded(easy_model.joint_network, easy_model.decoder, enc_out, enc_lens, config, counters)
+    assert torch.equal(counters.frames, enc_lens)
+    assert torch.equal(counters.frames_kept, enc_lens - easy.sum(1))
     assert (counters.label_projections <= counters.joint_evaluations).all()
-    assert (counters.joint_evaluations <= 4 * counters.frames_kept).all()
-    assert counters.totals()["frames"] == int(enc_lens.sum())
+    assert (counters.joint_evaluations >= counters.frames_kept).all()  # every kept frame is searched
+    assert (counters.joint_evaluations <= 4 * 2 * counters.frames_kept).all()  # K hypotheses x S rounds
 
 
 def test_hat_threshold_is_refused_for_the_rnnt_joint():
@@ -166,7 +166,8 @@ def test_hat_threshold_is_refused_for_the_rnnt_joint():
     with pytest.raises(ValueError, match="joint_type: hat"):
         greedy_search(rnnt.joint_network, rnnt.decoder, enc_out, enc_lens, hat_blank_threshold=0.9)
     plain = modified_beam_search(rnnt.joint_network, rnnt.decoder, enc_out, enc_lens, 2)
-    assert len(plain) == enc_out.size(0)
+    labels, score = _reference_modified_beam_search(rnnt, enc_out[0, : enc_lens[0]], 2)
+    assert plain[0][0].token_ids == labels and plain[0][0].score == pytest.approx(score, abs=1e-4)
 
 
 @pytest.mark.parametrize("beam", [1, 4])
@@ -269,7 +270,8 @@ def test_merging_compares_whole_label_sequences_and_frame_positions():
 def test_decode_encoded_dispatches_on_the_search_type(model):
     enc_out, enc_lens = _encoder_output()
     greedy = decode_encoded(model.joint_network, model.decoder, enc_out, enc_lens, SearchConfig(search_type="greedy"))
-    assert [h[0] for h in greedy] == greedy_search(model.joint_network, model.decoder, enc_out, enc_lens)
+    assert [h[0] for h in greedy] == greedy_search(model.joint_network, model.decoder, enc_out, enc_lens,
+                                                   max_sym_per_frame=SearchConfig().max_sym_per_frame)
     beam = decode_encoded(model.joint_network, model.decoder, enc_out, enc_lens,
                           SearchConfig(search_type="beam", beam_size=3, max_sym_per_frame=2))
     assert beam == modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 3, max_sym_per_frame=2)

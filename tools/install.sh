@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
 done
 
 stamp="${venv}/.installed"
-want=$(cat "${tools_dir}/requirements.txt" "${top_dir}/setup.py" | sha256sum | cut -d' ' -f1)
+want=$(cat "${tools_dir}/requirements.txt" "${top_dir}/setup.py" "$0" | sha256sum | cut -d' ' -f1)
 if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${want}" ]; then
     echo "tools/venv is up to date (${venv})"
     exit 0
@@ -31,5 +31,16 @@ fi
 # setuptools<74 is ESPnet's own pin; installing the requirements in one resolve keeps it.
 "${venv}/bin/python" -m pip install --quiet -r "${tools_dir}/requirements.txt"
 "${venv}/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "${top_dir}"
+# ESPnet imports g2p_en, which downloads two NLTK resources at import time (refused here, and
+# nothing may reach for the network at run time). No recipe uses a phoneme tokenizer: empty
+# stand-ins in the venv's own NLTK folder (on nltk's default path) keep it offline.
+"${venv}/bin/python" - "${venv}/nltk_data" <<'PY'
+import pathlib, sys, zipfile
+for name in ("taggers/averaged_perceptron_tagger_eng.zip", "corpora/cmudict.zip"):
+    path = pathlib.Path(sys.argv[1]) / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        zipfile.ZipFile(path, "w").close()
+PY
 "${venv}/bin/python" -c "import torch, torchaudio, espnet2, espnet_hatiam; print('torch', torch.__version__, '| torchaudio', torchaudio.__version__, '| espnet_hatiam', espnet_hatiam.__version__)"
 echo "${want}" > "${stamp}"

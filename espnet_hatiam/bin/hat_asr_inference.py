@@ -7,20 +7,19 @@
         [--beam_size 4] [--iam_blank_threshold 0.95] [--hat_blank_threshold 0.95] [--device cpu|cuda]
 
 writes ``D/1best_recog/{text,token,token_int,score}`` (ESPnet's layout), ``D/utt_stats.jsonl``
-(per-utterance counters) and ``D/decode_stats.json`` (totals and timings).
+(per-utterance counters) and ``D/decode_stats.json`` (totals and timings): the layout of
+:mod:`espnet_hatiam.data.decode_dir`.
 """
 
 import argparse
-import json
-import logging
-import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 
+from espnet_hatiam.data import decode_dir
 from espnet_hatiam.search import Hypothesis, RNNLMFusion, SearchConfig, SearchCounters, decode_encoded
 
 Result = Tuple[str, List[str], List[int], Any]  # (text, tokens, token_ids, hypothesis)
@@ -91,14 +90,12 @@ class HATSpeech2Text:
 
     @classmethod
     def from_pretrained(cls, model_file: Union[Path, str], unpack_dir: Optional[str] = None, **kwargs):
-        """Load a model zip packed by ``espnet2.bin.pack asr`` (recipe stage 14)."""
-        from espnet2.main_funcs.pack_funcs import unpack
+        """Load a packed model: the zip of ``espnet2.bin.pack asr`` (recipe stage 14; unpacked to
+        ``unpack_dir``), the folder it unpacks to, or the Hugging Face model folder of stage 15."""
+        from espnet_hatiam.bin.hf_model_folder import packed_model_files
 
-        model_file = Path(model_file)
-        if not model_file.is_file():
-            raise FileNotFoundError(f"no packed model at '{model_file}'")
-        files = unpack(model_file, unpack_dir or str(model_file.with_suffix("")) + "_unpacked")
-        return cls(asr_train_config=files["asr_train_config"], asr_model_file=files["asr_model_file"], **kwargs)
+        with packed_model_files(model_file, unpack_dir) as files:
+            return cls(asr_train_config=files["asr_train_config"], asr_model_file=files["asr_model_file"], **kwargs)
 
     @torch.no_grad()
     def __call__(self, speech: Union[np.ndarray, torch.Tensor]) -> List[Result]:
@@ -146,97 +143,32 @@ class HATSpeech2Text:
         return text, tokens, token_ids, hyp
 
 
-def inference(
-    output_dir: str,
-    asr_train_config: str,
-    asr_model_file: str,
-    data_path_and_name_and_type: Sequence[Tuple[str, str, str]],
-    key_file: Optional[str],
-    batch_size: int,
-    num_threads: int,
-    search_config: SearchConfig,
-    **speech2text_kwargs,
-):
+def inference(job: decode_dir.DecodeJob, search_config: SearchConfig, **speech2text_kwargs):
     """Decode a data set through ESPnet's streaming iterator and write ESPnet's output layout."""
-    from espnet2.fileio.datadir_writer import DatadirWriter
-    from espnet2.tasks.asr import ASRTask
-
-    torch.set_num_threads(num_threads)
-    speech2text = HATSpeech2Text(asr_train_config, asr_model_file, search_config=search_config, **speech2text_kwargs)
-    loader = ASRTask.build_streaming_iterator(
-        data_path_and_name_and_type,
-        dtype="float32",
-        batch_size=batch_size,
-        key_file=key_file,
-        num_workers=1,
-        preprocess_fn=None,
-        collate_fn=ASRTask.build_collate_fn(argparse.Namespace(), False),
-        allow_variable_data_keys=False,
-        inference=True,
-    )
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    totals: Dict[str, float] = {}
-    with DatadirWriter(output) as writer, open(output / "utt_stats.jsonl", "w") as utt_stats:
-        for keys, batch in loader:
+    torch.set_num_threads(job.num_threads)
+    speech2text = HATSpeech2Text(job.asr_train_config, job.asr_model_file, search_config=search_config,
+                                 **speech2text_kwargs)
+    with job.writer(search_config.as_dict()) as writer:
+        for keys, batch in job.batches():
             results = speech2text.decode_batch(batch["speech"], batch["speech_lengths"])
             counters = speech2text.last_counters
             for b, (key, nbest) in enumerate(zip(keys, results)):
-                for n, (text, tokens, token_ids, hyp) in enumerate(nbest, 1):
-                    ibest = writer[f"{n}best_recog"]
-                    ibest["text"][key] = text
-                    ibest["token"][key] = " ".join(tokens)
-                    ibest["token_int"][key] = " ".join(map(str, token_ids))
-                    ibest["score"][key] = str(hyp.score)
-                utt_stats.write(json.dumps({"utt": key, **counters.utterance(b)}) + "\n")
-            for name, value in list(counters.totals().items()) + list(speech2text.last_timing.items()):
-                totals[name] = totals.get(name, 0) + value
-            totals["utterances"] = totals.get("utterances", 0) + len(keys)
-            logging.info(f"decoded {int(totals['utterances'])} utterances")
-    stats = {
-        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in totals.items()},
-        **search_config.as_dict(),
-        "batch_size": batch_size,
-        "num_threads": num_threads,
-    }
-    (output / "decode_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+                writer.write(key, nbest, counters.utterance(b))
+            writer.add({**counters.totals(), **speech2text.last_timing}, len(keys))
 
 
 def get_parser() -> argparse.ArgumentParser:
-    from espnet2.utils import config_argparse
-    from espnet2.utils.types import str2triple_str, str_or_none
-
-    parser = config_argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = decode_dir.get_parser(
+        __doc__, batch_size_help="utterances decoded together",
+        lm_group_title="external LM for shallow fusion (weights: --lm_weight, --ilm_weight)",
     )
-    parser.add_argument("--log_level", default="INFO", choices=("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"))
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--asr_train_config", required=True)
-    parser.add_argument("--asr_model_file", required=True)
-    parser.add_argument("--data_path_and_name_and_type", type=str2triple_str, required=True, action="append")
-    parser.add_argument("--key_file", type=str_or_none, default=None)
-    parser.add_argument("--batch_size", type=int, default=1, help="utterances decoded together")
-    parser.add_argument("--num_threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--device", default="cpu")
     SearchConfig.add_arguments(parser)
-    group = parser.add_argument_group("model")
-    group.add_argument("--token_type", type=str_or_none, default=None)
-    group.add_argument("--bpemodel", type=str_or_none, default=None)
-    group.add_argument("--fs", type=int, default=16000)
-    group = parser.add_argument_group("external LM for shallow fusion (weights: --lm_weight, --ilm_weight)")
-    group.add_argument("--lm_train_config", type=str_or_none, default=None)
-    group.add_argument("--lm_file", type=str_or_none, default=None)
     return parser
 
 
 def main(cmd=None):
-    print(" ".join(sys.argv), file=sys.stderr)
-    args = vars(get_parser().parse_args(cmd))
-    args.pop("config", None)
-    logging.basicConfig(
-        level=args.pop("log_level"), format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
-    )
-    inference(search_config=SearchConfig.pop_from(args), **args)
+    job, args = decode_dir.parse_args(get_parser(), cmd)
+    inference(job, SearchConfig.pop_from(args), **args)
 
 
 if __name__ == "__main__":

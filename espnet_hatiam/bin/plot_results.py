@@ -21,6 +21,7 @@ import soundfile
 import torch
 
 from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
+from espnet_hatiam.data.kaldi import read_table
 from espnet_hatiam.search.state import PredictionNetwork
 
 
@@ -103,19 +104,17 @@ def main(cmd=None):
         plot_speed_accuracy(scores, args.out_dir / "speed_accuracy.png")
 
     model = HATSpeech2Text(args.exp / "config.yaml", args.exp / args.model, beam_size=1).model
-    wav_scp = Path("dump/raw") / args.test_set / "wav.scp"
-    lines = wav_scp.read_text().splitlines()[: args.num_utts]
+    wavs = list(read_table(Path("dump/raw") / args.test_set / "wav.scp").items())[: args.num_utts]
     agree = total = 0
-    for n, line in enumerate(lines):
-        utt, path = line.split(maxsplit=1)
+    for n, (utt, path) in enumerate(wavs):
         iam_blank, hat_blank, emitted = greedy_blank_posteriors(model, soundfile.read(path, dtype="float32")[0])
         agree += int(((iam_blank >= 0.5) == ~emitted).sum())
         total += len(emitted)
         if n == 0:
             plot_synchrony(utt, iam_blank, hat_blank, emitted, args.out_dir / "blank_synchrony.png")
-    synchrony = {"utterances": len(lines), "frames": total, "blank_synchrony": round(agree / max(total, 1), 4)}
+    synchrony = {"utterances": len(wavs), "frames": total, "blank_synchrony": round(agree / max(total, 1), 4)}
     (args.out_dir / "blank_synchrony.json").write_text(json.dumps(synchrony, indent=2) + "\n")
-    print(f"blank synchrony over {len(lines)} utterances of {args.test_set}: {synchrony['blank_synchrony']:.4f}")
+    print(f"blank synchrony over {len(wavs)} utterances of {args.test_set}: {synchrony['blank_synchrony']:.4f}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,13 @@
 """Split a Kaldi scp into contiguous parts, one per decoding job (like ESPnet's split_scp.pl).
 
     python -m espnet_hatiam.bin.split_keys --scp dump/raw/test/wav.scp --out keys.1.scp keys.2.scp
+
+The work is :func:`espnet_hatiam.data.decode_dir.split_keys`.
 """
 
 import argparse
+
+from espnet_hatiam.data.decode_dir import split_keys
 
 
 def main(cmd=None):
@@ -12,17 +16,10 @@ def main(cmd=None):
     parser.add_argument("--scp", required=True)
     parser.add_argument("--out", nargs="+", required=True)
     args = parser.parse_args(cmd)
-    with open(args.scp, encoding="utf-8") as f:
-        lines = [line for line in f if line.strip()]
-    if len(lines) < len(args.out):
-        raise SystemExit(f"{args.scp}: {len(lines)} utterances cannot fill {len(args.out)} jobs; use fewer jobs")
-    size, extra = divmod(len(lines), len(args.out))
-    start = 0
-    for n, path in enumerate(args.out):
-        end = start + size + (n < extra)
-        with open(path, "w", encoding="utf-8") as f:
-            f.writelines(lines[start:end])
-        start = end
+    try:
+        split_keys(args.scp, args.out)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ Example:
 import argparse
 import tempfile
 
+from espnet_hatiam.data.kaldi import read_table
+
 
 def main(cmd=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -21,11 +23,9 @@ def main(cmd=None):
 
     import sentencepiece
 
-    with open(args.text, encoding="utf-8") as f, tempfile.NamedTemporaryFile("w", suffix=".txt") as sentences:
-        for line in f:
-            parts = line.rstrip("\n").split(maxsplit=1)
-            if len(parts) == 2:
-                sentences.write(parts[1] + "\n")
+    transcripts = [text for text in read_table(args.text).values() if text]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as sentences:
+        sentences.writelines(text + "\n" for text in transcripts)
         sentences.flush()
         sentencepiece.SentencePieceTrainer.train(
             input=sentences.name,

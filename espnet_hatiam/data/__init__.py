@@ -1,1 +1,3 @@
-"""Corpus download and Kaldi-table/audio I/O shared by the recipes and the command-line tools."""
+"""Data I/O shared by the recipes and the command-line tools: corpus download, Kaldi tables, audio
+files, data dirs (formatting, speed perturbation) and decoding dirs (what inference writes, split
+and merged over parallel jobs)."""

@@ -65,10 +65,8 @@ class ESPnetHATModel(AbsESPnetModel):
         self.encoder = encoder
         self.decoder = decoder
         self.joint_network = joint_network
-        self.iam_weight = iam_weight
-        self.ilm_weight = ilm_weight
-        self.report_cer = report_cer
-        self.report_wer = report_wer
+        self.iam_weight, self.ilm_weight = iam_weight, ilm_weight
+        self.report_cer, self.report_wer = report_cer, report_wer
         self.sym_space = sym_space
         self.extract_feats_in_collect_stats = extract_feats_in_collect_stats
 

@@ -54,29 +54,12 @@ def hat_log_probs(blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torc
 
 
 class HATJointNetwork(AbsTransducerJoint):
-    """Hybrid Autoregressive Transducer joint network.
-
-    Args:
-        vocab_size: output size including blank (index 0), i.e. V+1.
-        encoder_output_size: De, size of the encoder output f_t.
-        decoder_output_size: Dd, size of the prediction-network output g_u.
-        joint_space_size: J, size of the shared hidden h_{t,u}.
-        joint_activation_type: activation name known to torch.nn.functional ("tanh", "relu", ...).
-    """
+    """Hybrid Autoregressive Transducer joint network (arguments: :class:`AbsTransducerJoint`)."""
 
     is_factorized = True
 
-    def __init__(
-        self,
-        vocab_size: int,
-        encoder_output_size: int,
-        decoder_output_size: int,
-        joint_space_size: int = 256,
-        joint_activation_type: str = "tanh",
-    ):
-        super().__init__(
-            vocab_size, encoder_output_size, decoder_output_size, joint_space_size, joint_activation_type
-        )
+    def build_output(self, joint_space_size: int, vocab_size: int) -> None:
+        """The blank logit ``w_b . h + c_b`` and the label logits ``W_o h + c_o`` (V of them)."""
         self.lin_blank = torch.nn.Linear(joint_space_size, 1)
         self.lin_label = torch.nn.Linear(joint_space_size, vocab_size - 1)
 

@@ -4,7 +4,14 @@ import torch
 
 
 class AbsTransducerJoint(torch.nn.Module):
-    """Base of the transducer joints; subclasses define the output layer.
+    """Base of the transducer joints; subclasses define the output layer (:meth:`build_output`).
+
+    Args:
+        vocab_size: output size including blank (index 0), i.e. V+1.
+        encoder_output_size: De, size of the encoder output f_t.
+        decoder_output_size: Dd, size of the prediction-network output g_u.
+        joint_space_size: J, size of the shared hidden h_{t,u}.
+        joint_activation_type: activation name known to torch.nn.functional ("tanh", "relu", ...).
 
     ``forward`` broadcasts like ESPnet's JointNetwork: ``(B,T,1,De)`` with ``(B,1,U+1,Dd)``
     gives ``(B,T,U+1,V+1)``; ``(N,De)`` with ``(N,Dd)`` gives ``(N,V+1)``. A search
@@ -19,8 +26,8 @@ class AbsTransducerJoint(torch.nn.Module):
         vocab_size: int,
         encoder_output_size: int,
         decoder_output_size: int,
-        joint_space_size: int,
-        joint_activation_type: str,
+        joint_space_size: int = 256,
+        joint_activation_type: str = "tanh",
     ):
         super().__init__()
         if vocab_size < 2:
@@ -35,6 +42,11 @@ class AbsTransducerJoint(torch.nn.Module):
         self.activation = activation
         self.lin_enc = torch.nn.Linear(encoder_output_size, joint_space_size)
         self.lin_dec = torch.nn.Linear(decoder_output_size, joint_space_size, bias=False)
+        self.build_output(joint_space_size, vocab_size)
+
+    def build_output(self, joint_space_size: int, vocab_size: int) -> None:
+        """Create the output layer(s) from the hidden ``(..., J)`` to the ``V+1`` outputs."""
+        raise NotImplementedError
 
     def project_encoder(self, enc_out: torch.Tensor) -> torch.Tensor:
         """W_e f + b: ``(..., De)`` -> ``(..., J)``."""

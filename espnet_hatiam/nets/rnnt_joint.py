@@ -11,21 +11,15 @@ from espnet_hatiam.nets.joint_base import AbsTransducerJoint
 
 
 class RNNTJointNetwork(AbsTransducerJoint):
-    """RNN-T joint: log_softmax(W_o act(W_e f + W_p g + b) + c_o) over V+1 outputs (blank 0)."""
+    """RNN-T joint: log_softmax(W_o act(W_e f + W_p g + b) + c_o) over V+1 outputs (blank 0).
+
+    Arguments: :class:`AbsTransducerJoint`.
+    """
 
     is_factorized = False
 
-    def __init__(
-        self,
-        vocab_size: int,
-        encoder_output_size: int,
-        decoder_output_size: int,
-        joint_space_size: int = 256,
-        joint_activation_type: str = "tanh",
-    ):
-        super().__init__(
-            vocab_size, encoder_output_size, decoder_output_size, joint_space_size, joint_activation_type
-        )
+    def build_output(self, joint_space_size: int, vocab_size: int) -> None:
+        """``W_o h + c_o``: one projection to all V+1 outputs."""
         self.lin_out = torch.nn.Linear(joint_space_size, vocab_size)
 
     def log_probs_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor:

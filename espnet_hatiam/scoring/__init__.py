@@ -1,1 +1,1 @@
-"""Scoring: Kaldi text, WER/CER counts, score.json of a decoding dir, bootstrap significance, system comparison."""
+"""Scoring: reference/hypothesis pairs, WER/CER counts, score.json of a decoding dir, bootstrap significance, system comparison."""

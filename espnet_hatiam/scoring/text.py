@@ -1,18 +1,10 @@
-"""Kaldi ``text`` files: one ``<utt id><space or tab><text>`` per line."""
+"""Reference and hypothesis transcripts of one test set, paired by utterance id (Kaldi ``text`` tables,
+read by :func:`espnet_hatiam.data.kaldi.read_table`)."""
 
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
-
-def read_text(path: Path) -> Dict[str, str]:
-    """``{utt id: text}``; a line with only an id maps to ``""``."""
-    table = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            fields = line.split(maxsplit=1)
-            if fields:
-                table[fields[0]] = fields[1].strip() if len(fields) > 1 else ""
-    return table
+from espnet_hatiam.data.kaldi import read_table
 
 
 def read_pairs(ref_path: Path, hyp_path: Path) -> Tuple[List[str], List[str], List[str]]:
@@ -20,7 +12,7 @@ def read_pairs(ref_path: Path, hyp_path: Path) -> Tuple[List[str], List[str], Li
 
     Raises ValueError naming ``hyp_path`` and an utterance when a reference has no hypothesis.
     """
-    refs, hyps = read_text(ref_path), read_text(hyp_path)
+    refs, hyps = read_table(ref_path), read_table(hyp_path)
     missing = sorted(set(refs) - set(hyps))
     if missing:
         raise ValueError(

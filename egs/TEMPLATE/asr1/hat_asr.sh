@@ -11,7 +11,8 @@
 #  12  decoding                  every --inference_configs x --test_sets, --nj jobs, merged
 #  13  scoring                   WER/CER, RTF, skip ratios -> exp/<asr>/RESULTS.md (and
 #                                RESULTS.md with --update_results true)
-#  14  packing                   ESPnet model zip
+#  14  packing                   ESPnet model zip exp/<asr>/model.zip (espnet_model_zoo loads it)
+#  15  Hugging Face model folder exp/<asr>/hf_model: the zip's files and a model card (not uploaded)
 #
 # --asr_task hat trains and decodes this project's HAT/RNN-T models; --asr_task espnet trains
 # ESPnet's own ASR model (e.g. hybrid CTC/attention) on the same data, features and stats, and
@@ -54,10 +55,12 @@ num_threads=1           # torch threads per decoding job
 ngpu=0                  # GPUs for collect stats and training (ESPnet's --ngpu)
 gpu_inference=false     # decode on CUDA
 update_results=false    # stage 13 also refreshes the tracked RESULTS.md of the recipe
+hf_repo=""              # model name in the stage 15 model card (the repository to push to); default <corpus>_<asr_tag>
+lang=noinfo             # language code in the stage 15 model card
 # ---- end of options
 
 options() { sed -n '/^# ---- options/,/^# ---- end of options/p' "$0" | grep -E '^[a-z_]+='; }
-usage() { sed -n '2,15p' "$0"; echo "Options (defaults):"; options | sed 's/^/  --/'; }
+usage() { sed -n '2,16p' "$0"; echo "Options (defaults):"; options | sed 's/^/  --/'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -288,13 +291,26 @@ fi
 if in_stage 14; then
     log "Stage 14: packing -> ${asr_exp}/model.zip"
     require "${asr_exp}/${inference_model}" "stage 11"
-    option=""
-    [ "${token_type}" = bpe ] && option="--option ${bpemodel}"
+    require "${asr_exp}/RESULTS.md" "stage 13"
+    option="--option ${token_list}"
+    [ "${token_type}" = bpe ] && option+=" --option ${bpemodel}"
+    [ -d "${asr_exp}/images" ] && option+=" --option ${asr_exp}/images"
     # shellcheck disable=SC2086
     ${python} -m espnet2.bin.pack asr --asr_train_config "${asr_exp}/config.yaml" \
         --asr_model_file "${asr_exp}/${inference_model}" ${option} \
         --option "${stats_dir}/train/feats_stats.npz" \
         --option "${asr_exp}/RESULTS.md" --outpath "${asr_exp}/model.zip"
+fi
+
+if in_stage 15; then
+    # ESPnet's stage 15 unzips the packed model into a clone of the model repository, writes the
+    # model card and pushes; this one makes the folder and stops before git.
+    log "Stage 15: Hugging Face model folder -> ${asr_exp}/hf_model (model card: ${asr_exp}/hf_model/README.md)"
+    require "${asr_exp}/model.zip" "stage 14"
+    corpus=$(basename "$(dirname "$(pwd)")")  # egs/<corpus>/asr1
+    ${python} -m espnet_hatiam.bin.hf_model_folder --packed "${asr_exp}/model.zip" \
+        --results "${asr_exp}/RESULTS.md" --out "${asr_exp}/hf_model" \
+        --name "${hf_repo:-${corpus}_${asr_tag}}" --corpus "${corpus}" --lang "${lang}"
 fi
 
 log "Successfully finished stages ${stage}-${stop_stage}"

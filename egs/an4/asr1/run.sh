@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-decode_configs="conf/decode_greedy.yaml conf/decode_beam.yaml conf/decode_iam.yaml conf/decode_hat.yaml"
+decode_configs="conf/decode_greedy.yaml conf/decode_beam_sym1.yaml conf/decode_beam_sym2.yaml conf/decode_beam_sym3.yaml conf/decode_iam.yaml conf/decode_hat.yaml"
 for theta in 0.6 0.8 0.9 0.95 0.99; do decode_configs+=" conf/decode_dual_${theta}.yaml"; done
 for algo in default alsd tsd nsc maes; do decode_configs+=" conf/decode_espnet_${algo}.yaml"; done
 
