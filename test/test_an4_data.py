@@ -162,7 +162,7 @@ def _rename_one_transcription_id(root):
     text = path.read_text()
     source = text.split("(")[1].split(")")[0]
     path.write_text(text.replace(f"({source})", "(an999-fjlp-b)"))
-    return "an4_test.transcription:", f"'an999-fjlp-b' does not match", "an4_test.fileids", source
+    return "an4_test.transcription:", "'an999-fjlp-b' does not match", "an4_test.fileids", source
 
 
 def _remove_the_parentheses(root):

@@ -27,7 +27,18 @@ def test_every_stage_writes_its_outputs(mini_recipe):
         stats = json.loads((out / "decode_stats.json").read_text())
         assert stats["utterances"] == 9 and stats["jobs"] == 2
         assert json.loads((out / "score.json").read_text())["wer"]["Snt"] == 9  # stage 13
+        utt_stats = [json.loads(line) for line in (out / "utt_stats.jsonl").read_text().splitlines()]
+        if decode.startswith("decode_greedy"):  # thresholds off: the search counts the blank agreement
+            assert 0 <= stats["blank_agreement"] <= stats["frames"]
+            assert sum(u["blank_agreement"] for u in utt_stats) == stats["blank_agreement"]
+        else:
+            assert "blank_agreement" not in stats and "blank_agreement" not in utt_stats[0]
+    synchrony = json.loads((r / EXP / "images/blank_synchrony.json").read_text())  # stage 13, from the greedy decode
+    assert synchrony["decode_dir"] == "decode_greedy_valid.wer.ave/test" and synchrony["utterances"] == 9
+    for image in ("speed_accuracy.png", "blank_synchrony.png"):
+        assert (r / EXP / "images" / image).stat().st_size > 0
     results = (r / EXP / "RESULTS.md").read_text()
+    assert "Blank synchrony (IAM and HAT greedy path agree on blank vs label)" in results
     assert "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|RTF|" in results
     assert "decode_dual_valid.wer.ave/test" in results
     assert not (r / "RESULTS.md").exists(), "the tracked RESULTS.md changes only with --update_results true"

@@ -8,7 +8,9 @@
 
 writes ``D/1best_recog/{text,token,token_int,score}`` (ESPnet's layout), ``D/utt_stats.jsonl``
 (per-utterance counters) and ``D/decode_stats.json`` (totals and timings): the layout of
-:mod:`espnet_hatiam.data.decode_dir`.
+:mod:`espnet_hatiam.data.decode_dir`. Greedy search with both thresholds off also writes
+``blank_agreement`` there (frames where the IAM and the greedy path agree on blank vs label,
+:class:`SearchCounters`), which ``plot_results`` turns into the blank synchrony.
 """
 
 import argparse

@@ -66,8 +66,10 @@ def _figures(images: Path) -> list:
     synchrony = images / "blank_synchrony.json"
     if synchrony.exists():
         s = json.loads(synchrony.read_text())
+        source = f", measured by {s['decode_dir']}" if "decode_dir" in s else ""
         lines += [f"Blank synchrony (IAM and HAT greedy path agree on blank vs label): "
-                  f"{100 * s['blank_synchrony']:.1f} % of {s['frames']} frames, {s['utterances']} utterances.", ""]
+                  f"{100 * s['blank_synchrony']:.1f} % of {s['frames']} frames, {s['utterances']} utterances"
+                  f"{source}.", ""]
     for name, title in (("speed_accuracy.png", "WER against RTF"), ("blank_synchrony.png", "Blank synchrony")):
         if (images / name).exists():
             lines += [f"![{title}]({images / name})", ""]

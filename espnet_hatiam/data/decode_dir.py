@@ -2,7 +2,7 @@
 
     <dir>/1best_recog/{text,token,token_int,score}   ESPnet's DatadirWriter layout (and 2best_recog/... for n-best)
     <dir>/utt_stats.jsonl                           per-utterance counters, one JSON object a line
-    <dir>/decode_stats.json                         totals (STATS) and the decoding settings
+    <dir>/decode_stats.json                         totals (STATS, MEASURED_STATS) and the decoding settings
 
 with what the two CLIs share to get there: their common options, the :class:`DecodeJob` they
 describe (its inputs checked with one-line errors, ESPnet's streaming iterator over its data),
@@ -26,6 +26,11 @@ STATS = (
     "frames", "frames_kept", "joint_evaluations", "label_projections",
 )
 """The totals of ``decode_stats.json``: sums over utterances, and over jobs in :func:`merge_jobs`."""
+
+MEASURED_STATS = ("blank_agreement",)
+"""Totals only some decodings measure (``SearchCounters.blank_agreement``: greedy search with
+both thresholds off): in ``utt_stats.jsonl`` and ``decode_stats.json`` only where measured,
+and merged only when every job measured them."""
 
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 
@@ -212,7 +217,8 @@ def merge_jobs(directory: Path, nj: int) -> None:
 
     Concatenates ``*best_recog/*`` and ``utt_stats.jsonl`` in job order and adds up the
     :data:`STATS` of ``decode_stats.json`` (times are summed over jobs: compute seconds, as in
-    RTF); its settings are job 1's, plus ``jobs``. Raises FileNotFoundError naming a job that
+    RTF), and the :data:`MEASURED_STATS` that every job has (one that some lack is dropped);
+    its settings are job 1's, plus ``jobs``. Raises FileNotFoundError naming a job that
     did not finish.
     """
     parts = [directory / "logdir" / f"output.{n}" for n in range(1, nj + 1)]
@@ -230,7 +236,10 @@ def merge_jobs(directory: Path, nj: int) -> None:
             out.write((part / "utt_stats.jsonl").read_text(encoding="utf-8"))
     stats = [json.loads((p / "decode_stats.json").read_text()) for p in parts]
     merged = dict(stats[0])
-    for key in STATS:
+    measured = tuple(k for k in MEASURED_STATS if all(k in s for s in stats))
+    for key in set(MEASURED_STATS) - set(measured):
+        merged.pop(key, None)
+    for key in STATS + measured:
         merged[key] = round(sum(s[key] for s in stats), 4)
     merged["jobs"] = nj
     (directory / "decode_stats.json").write_text(json.dumps(merged, indent=2) + "\n")

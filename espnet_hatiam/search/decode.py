@@ -6,7 +6,7 @@ import torch
 
 from espnet_hatiam.search.beam import modified_beam_search
 from espnet_hatiam.search.config import SearchConfig
-from espnet_hatiam.search.counters import SearchCounters
+from espnet_hatiam.search.counters import SearchCounters, blank_agreement
 from espnet_hatiam.search.frame_skip import iam_frame_skip
 from espnet_hatiam.search.greedy import greedy_search
 from espnet_hatiam.search.lm_fusion import RNNLMFusion
@@ -30,14 +30,22 @@ def decode_encoded(
     """IAM frame skipping, then the search ``config.search_type`` names, on ``(B, T, De)``.
 
     Returns one n-best list per utterance, best first. ``counters.frames_kept`` is set from
-    the frame skipping; the batched searches add their joint and projection counts.
+    the frame skipping; the batched searches add their joint and projection counts. Greedy
+    search with both thresholds off also sets ``counters.blank_agreement`` (frames where the
+    IAM and the greedy path agree on blank vs label, docs/METHOD.md section 6): the frames
+    each label was emitted on come from the search, the IAM decisions from one batched pass
+    after it (the pass frame skipping makes; its time is part of the search's).
     """
     enc_out, enc_lens = iam_frame_skip(joint, enc_out, enc_lens, config.iam_blank_threshold)
     if counters is not None:
         counters.frames_kept = enc_lens.cpu().long()
     if config.search_type == "greedy":
+        measure = counters is not None and config.iam_blank_threshold >= 1.0 and config.hat_blank_threshold >= 1.0
+        frame_labels = torch.zeros(enc_out.shape[:2], dtype=torch.long) if measure else None
         hyps = greedy_search(joint, decoder, enc_out, enc_lens, config.max_sym_per_frame,
-                             config.hat_blank_threshold, counters)
+                             config.hat_blank_threshold, counters, frame_labels)
+        if measure:
+            counters.blank_agreement = blank_agreement(joint, enc_out, enc_lens, frame_labels)
         return [[h] for h in hyps]
     if config.search_type == "beam":
         return modified_beam_search(joint, decoder, enc_out, enc_lens, config.beam_size, config.nbest,

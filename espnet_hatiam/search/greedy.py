@@ -17,6 +17,7 @@ def greedy_search(
     max_sym_per_frame: int = 1,
     hat_blank_threshold: float = 1.0,
     counters: Optional[SearchCounters] = None,
+    frame_labels: Optional[torch.Tensor] = None,
 ) -> List[Hypothesis]:
     """Greedy search over a batch of utterances.
 
@@ -33,12 +34,18 @@ def greedy_search(
         decoder: ESPnet ``TransducerDecoder``.
         enc_out: ``(B, T, De)``; enc_lens: ``(B,)``.
         counters: if given, ``joint_evaluations``/``label_projections`` are added to it.
+        frame_labels: if given, a ``(B, T)`` integer tensor (any device), in input order, to
+            which the number of labels the path emitted on each frame is added (0 on a frame
+            the path left by blank at once, and on padding). The frame of each label is
+            recorded on the host as it is appended, so the search itself does no more work.
 
     Returns:
         One ``Hypothesis`` per utterance, in input order.
     """
     thresholding = uses_hat_threshold(joint, hat_blank_threshold)
     batch = enc_out.size(0)
+    if frame_labels is not None and tuple(frame_labels.shape) != tuple(enc_out.shape[:2]):
+        raise ValueError(f"frame_labels must be (B, T) = {tuple(enc_out.shape[:2])}, got {tuple(frame_labels.shape)}")
     lens, order = enc_lens.sort(descending=True)
     enc_proj = joint.project_encoder(enc_out[order])
     prediction = PredictionNetwork(decoder)
@@ -46,6 +53,7 @@ def greedy_search(
     dec_proj = joint.project_decoder(dec_out)
     scores = torch.zeros(batch, device=enc_out.device)
     tokens: List[List[int]] = [[] for _ in range(batch)]
+    token_frames: List[List[int]] = [[] for _ in range(batch)]  # the frame of each label in tokens
     joint_evals = torch.zeros(batch, dtype=torch.long)
     label_projs = torch.zeros(batch, dtype=torch.long)
 
@@ -77,6 +85,7 @@ def greedy_search(
                 break
             for row, token in zip(rows.tolist(), new_tokens.tolist()):
                 tokens[row].append(token)
+                token_frames[row].append(t)
             out, new_state = prediction.step(new_tokens, select(state, rows))
             assign(state, rows, new_state)
             dec_proj[rows] = joint.project_decoder(out)
@@ -84,8 +93,17 @@ def greedy_search(
     if counters is not None:
         counters.joint_evaluations[order.cpu()] += joint_evals
         counters.label_projections[order.cpu()] += label_projs
+    if frame_labels is not None:
+        _add_frame_labels(frame_labels, token_frames, order.tolist())
     result = [None] * batch
     for row, b in enumerate(order.tolist()):
         result[b] = Hypothesis(tokens[row], float(scores[row]))
     return result
 
+
+def _add_frame_labels(frame_labels: torch.Tensor, token_frames: List[List[int]], order: List[int]) -> None:
+    """Add one to ``frame_labels[b, t]`` per label at frame t of sorted row ``row`` (``b = order[row]``)."""
+    width = frame_labels.size(1)
+    flat = [order[row] * width + t for row, frames in enumerate(token_frames) for t in frames]
+    counts = torch.bincount(torch.tensor(flat, dtype=torch.long), minlength=frame_labels.numel())
+    frame_labels += counts.view_as(frame_labels).to(frame_labels.device, frame_labels.dtype)

@@ -276,8 +276,8 @@ if in_stage 13; then
     done
     images=${asr_exp}/images
     if [ "${asr_task}" = hat ]; then
-        ${python} -m espnet_hatiam.bin.plot_results --exp "${asr_exp}" --model "${inference_model}" \
-            --test_set "${test_sets%% *}" --out_dir "${images}"
+        ${python} -m espnet_hatiam.bin.plot_results --exp "${asr_exp}" --test_set "${test_sets%% *}" \
+            --out_dir "${images}"
     fi
     ${python} -m espnet_hatiam.bin.make_results --exp "${asr_exp}" --images "${images}" --out "${asr_exp}/RESULTS.md"
     if [ "${update_results}" = true ]; then

@@ -33,6 +33,7 @@ for system in ${systems}; do
             --asr_args "--seed ${seed}" \
             --inference_configs "${decode_configs}" \
             --inference_batch_size 8 \
+            --inference_nj 1 \
             "${args[@]}"
     done
 done

@@ -26,5 +26,6 @@ for seed in ${seeds}; do
         --asr_args "--seed ${seed}" \
         --inference_configs conf/decode_espnet_ctc_att.yaml \
         --inference_batch_size 1 \
+        --inference_nj 1 \
         "${args[@]}"
 done

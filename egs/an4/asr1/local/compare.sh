@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side by side: every exp/asr_<system>_bpe30_seed<N> decoded by run.sh / run_espnet.sh (stages 12-13),
-# with paired-bootstrap significance per seed and over all seeds, and the speed/accuracy plot.
+# with paired-bootstrap significance per seed and over all seeds, and the speed/accuracy plot; then
+# the same for the single best checkpoints (decoded here with the main mode when missing).
 # Writes exp/RESULTS_compare.md and exp/images/speed_accuracy.png; with --update_results true also
 # the tracked RESULTS.md and images/.
 #
@@ -9,6 +10,7 @@ set -euo pipefail
 . ./path.sh
 
 update_results=false
+main_mode=beam_sym2   # max_sym_per_frame 2, chosen on train_dev (RESULTS.md)
 while [ $# -gt 0 ]; do
     case "$1" in
         --update_results) update_results=$2; shift 2 ;;
@@ -16,11 +18,51 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-python -m espnet_hatiam.bin.compare_systems --exps exp/asr_* --ref_dir dump/raw --sets "train_dev test" \
-    --main_mode beam \
-    --pairs "train_hat_iam:train_hat train_hat_iam:train_rnnt train_hat_iam:train_espnet_ctc_att train_hat_iam@dual_0.95:train_hat_iam@beam train_hat_iam@greedy:train_hat_iam@beam" \
-    --plot exp/images/speed_accuracy.png --plot_system train_hat_iam --plot_set test \
-    --out exp/RESULTS_compare.md
+# The single best checkpoint of each transducer system, decoded with the main mode only.
+for exp in exp/asr_train_hat_iam_* exp/asr_train_hat_bpe* exp/asr_train_rnnt_*; do
+    [ -f "${exp}/valid.wer.best.pth" ] || continue
+    name=${exp#exp/asr_}
+    ./hat_asr.sh --train_set train_nodev --valid_set train_dev --test_sets "train_dev test" --nbpe 30 \
+        --asr_config "conf/${name%_bpe30_seed*}.yaml" --asr_tag "${name}" --inference_model valid.wer.best.pth \
+        --inference_configs "conf/decode_${main_mode}.yaml" --inference_batch_size 8 --inference_nj 1 --stage 12 --stop_stage 13
+done
+for exp in exp/asr_train_espnet_ctc_att_*; do
+    [ -f "${exp}/valid.wer.best.pth" ] || continue
+    ./hat_asr.sh --asr_task espnet --train_set train_nodev --valid_set train_dev --test_sets "train_dev test" \
+        --nbpe 30 --asr_config conf/train_espnet_ctc_att.yaml --asr_tag "${exp#exp/asr_}" \
+        --inference_model valid.wer.best.pth --inference_configs conf/decode_espnet_ctc_att.yaml --stage 12 --stop_stage 13
+done
+
+pairs="train_hat_iam:train_hat train_hat_iam:train_rnnt train_hat_iam:train_espnet_ctc_att"
+pairs+=" train_hat_iam@dual_0.95:train_hat_iam@${main_mode} train_hat_iam@greedy:train_hat_iam@${main_mode}"
+pairs+=" train_hat_iam@beam_sym1:train_hat_iam@${main_mode}"
+systems=$(ls -d exp/asr_*_seed* | sed 's#exp/asr_\(.*\)_bpe30_seed.*#\1#' | sort -u | tr '\n' ' ')
+present_pairs=""
+for pair in ${pairs}; do  # only pairs whose systems were trained
+    a=${pair%%:*}; b=${pair#*:}
+    case " ${systems} " in *" ${a%%@*} "*) ;; *) continue ;; esac
+    case " ${systems} " in *" ${b%%@*} "*) present_pairs+=" ${pair}" ;; esac
+done
+for model in valid.wer.ave valid.wer.best; do
+    plot_opts=""
+    [ "${model}" = valid.wer.ave ] && plot_opts="--plot exp/images/speed_accuracy.png --plot_system train_hat_iam --plot_set test"
+    # shellcheck disable=SC2086
+    python -m espnet_hatiam.bin.compare_systems --exps exp/asr_* --ref_dir dump/raw --sets "train_dev test" \
+        --model "${model}" --main_mode "${main_mode}" --pairs "${present_pairs# }" ${plot_opts} --out "exp/compare_${model}.md"
+done
+{
+    echo "# an4: HAT+IAM against vanilla HAT, RNN-T and ESPnet CTC/attention"
+    echo
+    echo "- made by \`local/compare.sh\` on $(date -u '+%Y-%m-%d'), $(uname -m), $(nproc) CPU cores; python $(python -c 'import platform; print(platform.python_version())'), torch $(python -c 'import torch; print(torch.__version__)'), espnet $(python -c 'import espnet; print(espnet.__version__)'), git $(git rev-parse --short HEAD)"
+    echo "- data: train_nodev (848 utterances, 0.63 h) / train_dev (100) / test (117); BPE 30; 4-block 144-dim conformer for every system; 26 epochs"
+    echo "- decoded model: \`valid.wer.ave.pth\` (average of the 5 best checkpoints by validation WER); the single best checkpoint below"
+    echo "- main mode: \`${main_mode}\` (beam 4, at most 2 labels per frame); timings from the recipe's decoding jobs (2 jobs of 1 thread; see each exp/asr_*/RESULTS.md)"
+    echo
+    sed '1d' exp/compare_valid.wer.ave.md | sed 's/^## /### /; 1s/^/## Average of the 5 best checkpoints\n/'
+    echo
+    sed '1d' exp/compare_valid.wer.best.md | sed 's/^## /### /; 1s/^/## Single best checkpoint\n/'
+} > exp/RESULTS_compare.md
+echo "$0: wrote exp/RESULTS_compare.md"
 if [ "${update_results}" = true ]; then
     mkdir -p images
     cp exp/images/speed_accuracy.png images/speed_accuracy.png
