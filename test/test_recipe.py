@@ -70,6 +70,16 @@ def test_unknown_option_is_named(tmp_path):
     assert "unknown option '--num_epochs'" in result.stderr
 
 
+def test_gpu_options_are_checked_and_decoding_runs_on_the_named_device(tmp_path, mini_recipe):
+    recipe = make_mini_recipe(tmp_path)
+    result = run_recipe(recipe, "--gpu_inference", "yes", check=False)
+    assert result.returncode != 0 and "--gpu_inference must be true or false" in result.stderr
+    log = next((mini_recipe / EXP).glob("decode_greedy_*/test/logdir/decode.1.log")).read_text()
+    assert "--device cpu" in log.splitlines()[0]  # the default, --gpu_inference false
+    stats_log = (mini_recipe / "exp/asr_stats_raw_char/stats.log").read_text()
+    assert "--ngpu 0" in stats_log.splitlines()[0]
+
+
 def test_stage_run_before_its_inputs_exist_says_which_stage_is_missing(tmp_path):
     recipe = make_mini_recipe(tmp_path)
     result = run_recipe(recipe, "--stage", "11", "--stop_stage", "11", check=False)
