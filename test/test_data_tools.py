@@ -48,7 +48,7 @@ def test_filter_drops_empty_text_and_out_of_range_durations(tmp_path):
 def test_unreadable_audio_names_the_utterance(tmp_path):
     src = _data_dir(tmp_path / "src", [0.5])
     (src / "spk-00.flac").write_bytes(b"not audio")
-    with pytest.raises(RuntimeError, match="utterance spk-00"):
+    with pytest.raises(ValueError, match="utterance spk-00: cannot read audio"):
         format_data(src, tmp_path / "dst", 16000, 1, None, None)
 
 

@@ -27,6 +27,8 @@ from typing import Any, Dict, List, Tuple
 import torch
 
 from espnet_hatiam.data import decode_dir
+from espnet_hatiam.data.checks import check_finite, loading_model
+from espnet_hatiam.errors import InputError, one_line_errors
 
 SEARCH = "espnet_ctc_att"
 UNMEASURED = ("joint_evaluations", "label_projections")
@@ -63,24 +65,27 @@ def decode_one(speech2text, speech: torch.Tensor) -> Tuple[List[Tuple[Any, ...]]
 
 
 def check_inputs(job: decode_dir.DecodeJob) -> None:
-    """Raise ValueError/FileNotFoundError (one line for the CLI) for unusable arguments."""
+    """Raise InputError (one line for the CLI) for unusable arguments."""
     if job.batch_size != 1:
-        raise ValueError(f"--batch_size {job.batch_size}: ESPnet's Speech2Text decodes one utterance at a time (use 1)")
+        raise InputError(f"--batch_size {job.batch_size}: ESPnet's Speech2Text decodes one utterance at a time (use 1)")
     job.check_inputs()
 
 
-def inference(job: decode_dir.DecodeJob, device: str = "cpu", fs: int = 16000, **speech2text_kwargs):
+def inference(job: decode_dir.DecodeJob, device: str = "cpu", **speech2text_kwargs):
     """Decode a data set through ESPnet's streaming iterator and write hat_asr_inference's layout."""
     check_inputs(job)
     from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError
     from espnet2.bin.asr_inference import Speech2Text
 
     torch.set_num_threads(job.num_threads)
-    speech2text = Speech2Text(job.asr_train_config, job.asr_model_file, device=device, **speech2text_kwargs)
+    with loading_model(job.asr_train_config, job.asr_model_file):
+        speech2text = Speech2Text(job.asr_train_config, job.asr_model_file, device=device, **speech2text_kwargs)
+    fs = job.sampling_rate()
     settings = {"search": SEARCH, **{name: speech2text_kwargs.get(name) for name in REPORTED}}
     with job.writer(settings) as writer:
         for keys, batch in job.batches(speech2text.dtype, speech2text.asr_train_args):
             key = keys[0]
+            check_finite(keys, batch["speech"], batch["speech_lengths"])
             speech = batch["speech"][0, : int(batch["speech_lengths"][0])]
             try:
                 results, stats = decode_one(speech2text, speech)
@@ -106,8 +111,10 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd=None):
-    job, args = decode_dir.parse_args(get_parser(), cmd, check_inputs)
-    inference(job, **args)
+    parser = get_parser()
+    job, args = decode_dir.parse_args(parser, cmd, check_inputs)
+    with one_line_errors(parser.prog):
+        inference(job, **args)
 
 
 if __name__ == "__main__":

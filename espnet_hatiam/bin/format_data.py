@@ -15,6 +15,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from espnet_hatiam.errors import one_line_errors
 from espnet_hatiam.data.datadir import format_data
 
 
@@ -31,8 +32,10 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(cmd=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
-    args = get_parser().parse_args(cmd)
-    format_data(args.src, args.dst, args.fs, args.nj, args.min_duration, args.max_duration)
+    parser = get_parser()
+    args = parser.parse_args(cmd)
+    with one_line_errors(parser.prog):
+        format_data(args.src, args.dst, args.fs, args.nj, args.min_duration, args.max_duration)
 
 
 if __name__ == "__main__":

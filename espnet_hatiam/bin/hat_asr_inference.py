@@ -14,6 +14,7 @@ writes ``D/1best_recog/{text,token,token_int,score}`` (ESPnet's layout), ``D/utt
 """
 
 import argparse
+import logging
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -21,7 +22,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from espnet_hatiam.data import decode_dir
+from espnet_hatiam.data import checks, decode_dir
+from espnet_hatiam.errors import one_line_errors
 from espnet_hatiam.search import Hypothesis, RNNLMFusion, SearchConfig, SearchCounters, decode_encoded
 
 Result = Tuple[str, List[str], List[int], Any]  # (text, tokens, token_ids, hypothesis)
@@ -36,7 +38,6 @@ class HATSpeech2Text:
         search_config: the decoding options (:class:`SearchConfig`); or give its fields as
             keywords (``beam_size=4, iam_blank_threshold=0.95, ...``), not both.
         token_type, bpemodel: override the tokenizer of the training config.
-        fs: sampling rate of the input, for ``audio_seconds``.
         lm_train_config, lm_file: an ESPnet RNN LM (``espnet2.bin.lm_train``, ``lm: seq_rnn``)
             on the same token list, for shallow fusion in the beam search
             (``lm_weight``/``ilm_weight`` of the search config).
@@ -52,7 +53,6 @@ class HATSpeech2Text:
         search_config: Optional[SearchConfig] = None,
         token_type: Optional[str] = None,
         bpemodel: Optional[str] = None,
-        fs: int = 16000,
         lm_train_config: Optional[str] = None,
         lm_file: Optional[str] = None,
         **search_options: Any,
@@ -65,16 +65,20 @@ class HATSpeech2Text:
         if search_config is not None and search_options:
             raise ValueError("give search_config or search options as keywords, not both")
         config = search_config or SearchConfig.from_options(**search_options)
-        model, train_args = HATASRTask.build_model_from_file(asr_train_config, asr_model_file, device)
+        with checks.loading_model(asr_train_config, asr_model_file):
+            model, train_args = HATASRTask.build_model_from_file(asr_train_config, asr_model_file, device)
         model.eval()
         if config.hat_blank_threshold < 1.0 and not model.joint_network.is_factorized:
             raise ValueError(
                 f"hat_blank_threshold={config.hat_blank_threshold} needs a HAT joint; {asr_train_config} "
                 "has joint_type rnnt"
             )
-        self.model, self.device, self.config, self.fs = model, device, config, fs
+        self.model, self.device, self.config = model, device, config
+        self.fs = checks.model_sampling_rate(vars(train_args))
         token_type = token_type or train_args.token_type
         bpemodel = bpemodel or train_args.bpemodel
+        if token_type == "bpe":
+            checks.check_bpemodel(bpemodel, model.token_list)
         self.tokenizer = build_tokenizer(token_type=token_type, bpemodel=bpemodel) if token_type else None
         self.converter = TokenIDConverter(token_list=model.token_list)
         self.fusion = None
@@ -150,9 +154,21 @@ def inference(job: decode_dir.DecodeJob, search_config: SearchConfig, **speech2t
     torch.set_num_threads(job.num_threads)
     speech2text = HATSpeech2Text(job.asr_train_config, job.asr_model_file, search_config=search_config,
                                  **speech2text_kwargs)
+    from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError
+
     with job.writer(search_config.as_dict()) as writer:
         for keys, batch in job.batches():
-            results = speech2text.decode_batch(batch["speech"], batch["speech_lengths"])
+            checks.check_finite(keys, batch["speech"], batch["speech_lengths"])
+            try:
+                results = speech2text.decode_batch(batch["speech"], batch["speech_lengths"])
+            except TooShortUttError as error:  # as ESPnet's asr_inference: empty hypotheses
+                logging.warning(f"utterances {' '.join(keys)}: {error}")
+                empty = SearchCounters.for_lengths(torch.zeros(len(keys)))
+                for b, key in enumerate(keys):
+                    writer.write(key, [], empty.utterance(b))
+                writer.add({**empty.totals(), "audio_seconds": float(batch["speech_lengths"].sum()) / speech2text.fs},
+                           len(keys))
+                continue
             counters = speech2text.last_counters
             for b, (key, nbest) in enumerate(zip(keys, results)):
                 writer.write(key, nbest, counters.utterance(b))
@@ -169,8 +185,10 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd=None):
-    job, args = decode_dir.parse_args(get_parser(), cmd)
-    inference(job, SearchConfig.pop_from(args), **args)
+    parser = get_parser()
+    job, args = decode_dir.parse_args(parser, cmd)
+    with one_line_errors(parser.prog):
+        inference(job, SearchConfig.pop_from(args), **args)
 
 
 if __name__ == "__main__":

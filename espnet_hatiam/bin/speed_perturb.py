@@ -13,6 +13,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from espnet_hatiam.errors import one_line_errors
 from espnet_hatiam.data.datadir import speed_perturb
 
 
@@ -27,7 +28,8 @@ def main(cmd=None):
     args = parser.parse_args(cmd)
     if any(f <= 0 for f in args.factors):
         parser.error(f"--factors must be positive, got {args.factors}")
-    speed_perturb(args.src, args.dst, args.factors, args.fs, args.nj)
+    with one_line_errors(parser.prog):
+        speed_perturb(args.src, args.dst, args.factors, args.fs, args.nj)
 
 
 if __name__ == "__main__":

@@ -13,23 +13,31 @@ from typing import Tuple
 import numpy as np
 import soundfile
 
+from espnet_hatiam.data.checks import audio_error
+from espnet_hatiam.errors import InputError
+
 
 def audio_path(entry: str, data_dir: Path) -> str:
     """The absolute path a ``wav.scp`` value names (relative ones are relative to ``data_dir``).
 
-    Raises ValueError for a piped command (``... |``): only files are supported.
+    Raises InputError for a piped command (``... |``): only files are supported.
     """
     if entry.endswith("|"):
-        raise ValueError(f"{data_dir}/wav.scp: piped commands are not supported ('{entry}')")
+        raise InputError(f"{data_dir}/wav.scp: piped commands are not supported ('{entry}')")
     return entry if os.path.isabs(entry) else str((data_dir / entry).resolve())
 
 
 def read_mono(path: str, utt: str) -> Tuple[np.ndarray, int]:
-    """``(samples (L,) float32, sampling rate)``, channels averaged; RuntimeError naming ``utt`` if unreadable."""
+    """``(samples (L,) float32, sampling rate)``, channels averaged.
+
+    Raises InputError naming ``utt`` and ``path`` for audio that cannot be read or has NaN or inf samples.
+    """
     try:
         audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except Exception as error:  # soundfile's message does not name the utterance
-        raise RuntimeError(f"utterance {utt}: cannot read audio '{path}': {error}") from error
+        raise audio_error(utt, path, error) from None
+    if not np.isfinite(audio).all():
+        raise InputError(f"utterance {utt}: '{path}' has NaN or inf samples")
     return audio.mean(axis=1), rate
 
 

@@ -5,8 +5,9 @@ the speed-perturbed copy of ESPnet asr.sh stage 2 and the dump dir of stages 3-4
   times faster (pitch moves with it) and adds it as ``sp<f>-<utt>`` with speaker
   ``sp<f>-<spk>``; f = 1 keeps the originals. Audio goes to ``<dst>/data``.
 - :func:`format_data`: audio as 16-bit WAV at one sampling rate under ``<dst>/data``, plus
-  ``utt2num_samples``; with ``min_duration``/``max_duration`` it drops utterances that are
-  too short, too long or have empty text, and logs how many.
+  ``utt2num_samples``; it drops utterances without samples and, with
+  ``min_duration``/``max_duration``, those that are too short, too long or have empty text,
+  and warns how many.
 
 Audio files already there are kept, so a re-run over a finished dir rewrites nothing.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_hatiam.data.audio import audio_path, convert_to_wav, write_speed_perturbed
+from espnet_hatiam.errors import InputError
 from espnet_hatiam.data.kaldi import read_table, spk2utt, write_table
 
 Rows = List[Tuple[str, str]]
@@ -26,17 +28,22 @@ Rows = List[Tuple[str, str]]
 def read_data_dir(src: Path) -> Tuple[Dict[str, str], Dict[str, str], Dict[str, str]]:
     """``(wav_scp, text, utt2spk)`` of a data dir; every ``wav.scp`` utterance must have text and speaker.
 
-    Raises FileNotFoundError for a missing file and ValueError naming the file and an utterance.
+    Raises InputError for a missing file or naming the file and an utterance it lacks; entries
+    of ``text`` or ``utt2spk`` without audio are left out with a warning (as Kaldi's fix_data_dir.sh).
     """
     names = ("wav.scp", "text", "utt2spk")
     for name in names:
         if not (src / name).exists():
-            raise FileNotFoundError(f"{src}: missing '{name}' (a Kaldi-style data dir is expected)")
+            raise InputError(f"{src}: missing '{name}' (a Kaldi-style data dir is expected)")
     wav_scp, text, utt2spk = (read_table(src / name) for name in names)
     for name, table in (("text", text), ("utt2spk", utt2spk)):
         missing = sorted(set(wav_scp) - set(table))
         if missing:
-            raise ValueError(f"{src}/{name}: no entry for {len(missing)} utterances, e.g. '{missing[0]}'")
+            raise InputError(f"{src}/{name}: no entry for {len(missing)} utterances, e.g. '{missing[0]}'")
+        extra = sorted(set(table) - set(wav_scp))
+        if extra:
+            logging.warning(f"{src}/{name}: {len(extra)} utterances are not in wav.scp and are left out, "
+                            f"e.g. '{extra[0]}'")
     return wav_scp, text, utt2spk
 
 
@@ -88,18 +95,23 @@ def format_data(
     samples = dict(_run(convert_to_wav, jobs, nj, chunksize=32))
 
     kept: List[str] = []
+    silent = [utt for utt in paths if samples[utt] == 0]
+    if silent:
+        logging.warning(f"{src}/wav.scp: {len(silent)} utterances have no samples and are dropped, e.g. '{silent[0]}'")
     for utt in paths:
         seconds = samples[utt] / fs
+        if seconds == 0:
+            continue
         if min_duration is not None and (not text[utt].strip() or seconds < min_duration):
             continue
         if max_duration is not None and seconds > max_duration:
             continue
         kept.append(utt)
-    if len(kept) < len(wav_scp):
-        logging.info(f"{dst}: dropped {len(wav_scp) - len(kept)} of {len(wav_scp)} utterances "
-                     f"(empty text or duration outside [{min_duration}, {max_duration}] s)")
+    if len(kept) < len(wav_scp) - len(silent):
+        logging.warning(f"{dst}: dropped {len(wav_scp) - len(silent) - len(kept)} of {len(wav_scp)} utterances "
+                        f"(empty text or duration outside [{min_duration}, {max_duration}] s)")
     if not kept:
-        raise ValueError(f"{src}: no utterance left after filtering")
+        raise InputError(f"{src}: no utterance left after filtering")
 
     write_data_dir(dst, {
         "wav.scp": [(u, paths[u]) for u in kept],

@@ -19,6 +19,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
+from espnet_hatiam.data.checks import check_audio_table, model_sampling_rate
+from espnet_hatiam.errors import InputError, one_line_errors
 from espnet_hatiam.data.kaldi import read_table, write_table
 
 STATS = (
@@ -39,7 +41,7 @@ def get_parser(description: str, batch_size_help: str, lm_group_title: str) -> a
     """ESPnet's config-file parser with the options both inference CLIs take.
 
     Input and output: ``--output_dir --asr_train_config --asr_model_file
-    --data_path_and_name_and_type --key_file --batch_size --num_threads --device --fs
+    --data_path_and_name_and_type --key_file --batch_size --num_threads --device
     --log_level`` (and ``--config``, a yaml of any of them); the tokenizer ``--token_type
     --bpemodel``; the external LM ``--lm_train_config --lm_file``. Each CLI adds its search options.
     """
@@ -56,7 +58,6 @@ def get_parser(description: str, batch_size_help: str, lm_group_title: str) -> a
     parser.add_argument("--batch_size", type=int, default=1, help=batch_size_help)
     parser.add_argument("--num_threads", type=int, default=1, help="torch threads")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--fs", type=int, default=16000, help="sampling rate of the input, for audio_seconds")
     group = parser.add_argument_group("tokenizer (default: the training config's)")
     group.add_argument("--token_type", type=str_or_none, default=None)
     group.add_argument("--bpemodel", type=str_or_none, default=None)
@@ -85,14 +86,30 @@ class DecodeJob:
         return cls(**{f.name: args.pop(f.name) for f in fields(cls)})
 
     def check_inputs(self) -> None:
-        """Raise FileNotFoundError naming the option for an input file that is not there."""
+        """Raise InputError naming the option, file or utterance of an unusable input.
+
+        The model files must exist; every utterance to decode (all of a ``sound`` table, or
+        those of the key file) must be in it and be a readable, non-empty, mono file at the
+        model's sampling rate (:func:`check_audio_table`).
+        """
         for option, path in (("--asr_train_config", self.asr_train_config),
                              ("--asr_model_file", self.asr_model_file), ("--key_file", self.key_file)):
             if path is not None and not Path(path).is_file():
-                raise FileNotFoundError(f"{option}: no such file '{path}'")
+                raise InputError(f"{option}: no such file '{path}'")
         for path, _, _ in self.data_path_and_name_and_type:
             if not Path(path).is_file():
-                raise FileNotFoundError(f"--data_path_and_name_and_type: no such file '{path}'")
+                raise InputError(f"--data_path_and_name_and_type: no such file '{path}'")
+        keys = None if self.key_file is None else list(read_table(Path(self.key_file)))
+        for path, _, file_type in self.data_path_and_name_and_type:
+            if file_type == "sound":
+                check_audio_table(Path(path), self.sampling_rate(), keys)
+
+    def sampling_rate(self) -> int:
+        """The model's sampling rate (its training config's frontend)."""
+        import yaml
+
+        with open(self.asr_train_config, encoding="utf-8") as f:
+            return model_sampling_rate(yaml.safe_load(f))
 
     def batches(self, dtype: str = "float32", train_args: Optional[argparse.Namespace] = None):
         """ESPnet's ``ASRTask`` streaming iterator of ``(keys, batch)``, in the order of the key file.
@@ -127,18 +144,16 @@ def parse_args(
 ) -> Tuple[DecodeJob, Dict[str, Any]]:
     """Echo the command line to stderr (ESPnet's convention), parse, set up logging, ``check`` the job.
 
-    Returns the job and the other options (without ``config`` and ``log_level``). An OSError or
-    ValueError of ``check`` exits with one line naming the CLI.
+    Returns the job and the other options (without ``config`` and ``log_level``). An
+    :class:`InputError` of ``check`` exits with one line naming the CLI.
     """
     print(" ".join(sys.argv), file=sys.stderr)
     args = vars(parser.parse_args(cmd))
     args.pop("config", None)
     logging.basicConfig(level=args.pop("log_level"), format=LOG_FORMAT)
     job = DecodeJob.pop_from(args)
-    try:
+    with one_line_errors(parser.prog):
         check(job)
-    except (OSError, ValueError) as error:
-        sys.exit(f"{parser.prog}: {error}")
     return job, args
 
 

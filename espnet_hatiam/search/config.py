@@ -8,6 +8,8 @@ import argparse
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Dict
 
+from espnet_hatiam.errors import InputError
+
 SEARCH_TYPES = ("greedy", "beam", "espnet")
 ESPNET_SEARCH_TYPES = ("default", "alsd", "tsd", "nsc", "maes")
 
@@ -35,7 +37,7 @@ class SearchConfig:
 
     def __post_init__(self):
         def refuse(name: str, rule: str):
-            raise ValueError(f"search option '{name}' must be {rule}, got {getattr(self, name)!r}")
+            raise InputError(f"search option '{name}' must be {rule}, got {getattr(self, name)!r}")
 
         if self.search_type not in SEARCH_TYPES:
             refuse("search_type", "one of " + ", ".join(SEARCH_TYPES))
@@ -60,7 +62,7 @@ class SearchConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise ValueError(f"unknown search option '{unknown[0]}' (known: {', '.join(sorted(known))})")
+            raise InputError(f"unknown search option '{unknown[0]}' (known: {', '.join(sorted(known))})")
         return cls(**options)
 
     @classmethod

@@ -7,6 +7,7 @@ ESPnet's own registries; this task adds ``--joint_type {hat,rnnt}`` and builds
 
 import argparse
 import logging
+from pathlib import Path
 
 from espnet2.asr.decoder.transducer_decoder import TransducerDecoder
 from espnet2.tasks.asr import (
@@ -20,6 +21,7 @@ from espnet2.tasks.asr import (
 from espnet2.torch_utils.initialize import initialize
 from espnet2.train.class_choices import ClassChoices
 
+from espnet_hatiam.data.checks import count_unknown_tokens
 from espnet_hatiam.models import ESPnetHATModel
 from espnet_hatiam.nets import JOINT_TYPES
 
@@ -56,6 +58,17 @@ class HATASRTask(ASRTask):
             help="hat: factorised blank/label joint (HAT); rnnt: one softmax (baseline). "
             "Sizes come from --joint_net_conf (joint_space_size, joint_activation_type).",
         )
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool):
+        """ESPnet's; for training, also a counted warning for transcripts with tokens outside the token list."""
+        preprocess = super().build_preprocess_fn(args, train)
+        tokenizer = getattr(preprocess, "tokenizer", None)
+        if train and tokenizer is not None:
+            for path, name, _ in args.train_data_path_and_name_and_type:
+                if name == "text":
+                    count_unknown_tokens(Path(path), preprocess.token_id_converter.token_list, tokenizer)
+        return preprocess
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> ESPnetHATModel:
