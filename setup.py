@@ -19,6 +19,7 @@ setup(
         "jiwer",
         "numpy",
         "matplotlib",
+        "tqdm",
     ],
     license="Apache-2.0",
 )

@@ -122,13 +122,6 @@ asr_exp=exp/asr_${asr_tag}
 # Runs a stage only once per --stage/--stop_stage window; the body is the rest of the line.
 in_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 
-show_epochs() {  # show_epochs <pid> <log>: one line per finished epoch while the job runs; its status
-    # The display may end with an error status (tail under a closed pipe); only the job's counts.
-    tail --pid="$1" -n +1 -F "$2" 2>/dev/null \
-        | sed -u -n 's/.*INFO: \([0-9]*epoch\) results: \[train\].* loss=\([0-9.]*\),.*\[valid\].* loss=\([0-9.]*\), cer=[0-9.]*, wer=\([0-9.]*\).*/    \1: train loss \2, valid loss \3, valid wer \4/p' || true
-    wait "$1"
-}
-
 require() {  # require <file> <what produces it>
     [ -e "$1" ] || die "missing '$1': run $2 first (--stage/--stop_stage)"
 }
@@ -230,7 +223,10 @@ if in_stage 11; then
             --valid_shape_file "${stats_dir}/valid/text_shape.${token_type}" \
             --fold_length 80000 --fold_length 150 \
             --output_dir "${asr_exp}" --ngpu "${ngpu}" ${init_opts} ${asr_args} &
-    show_epochs $! "${asr_exp}/train.log"
+    pid=$!
+    # One line per epoch; on a terminal also a bar over the epoch's batches with the time left.
+    ${python} -m espnet_hatiam.bin.show_progress train --pid "${pid}" --log "${asr_exp}/train.log" || true
+    wait "${pid}"
 fi
 
 decode_dir() { local name; name=$(basename "$1" .yaml); echo "${asr_exp}/decode_${name#decode_}_${inference_model%.pth}"; }
@@ -258,8 +254,11 @@ if in_stage 12; then
                     --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${inference_model}" \
                     --data_path_and_name_and_type "dump/raw/${dset}/wav.scp,speech,sound" \
                     --key_file "${dir}/logdir/keys.JOB.scp" --batch_size "${inference_batch_size}" \
-                    --num_threads "${num_threads}" --output_dir "${dir}/logdir/output.JOB" ${inference_args} \
-                || die "decoding failed: see ${dir}/logdir/decode.*.log (finished jobs are kept; re-run stage 12)"
+                    --num_threads "${num_threads}" --output_dir "${dir}/logdir/output.JOB" ${inference_args} &
+            pid=$!
+            ${python} -m espnet_hatiam.bin.show_progress decode --pid "${pid}" --logs "${dir}/logdir/decode.*.log" \
+                --total "$(wc -l < "dump/raw/${dset}/wav.scp")" --desc "${dset} ${config##*/}" || true
+            wait "${pid}" || die "decoding failed: see ${dir}/logdir/decode.*.log (finished jobs are kept; re-run stage 12)"
             ${python} -m espnet_hatiam.bin.merge_decode --dir "${dir}" --nj "${inference_nj}"
         done
     done
