@@ -1,5 +1,5 @@
-"""show_progress: the recipes' progress display, read from ESPnet's training log and the decoding
-jobs' logs while they are written; a bar only on a terminal."""
+"""Reading ESPnet's logs: show_progress, the recipes' progress display (from the training log and the
+decoding jobs' logs while they are written; a bar only on a terminal), and the learning curves."""
 
 import io
 import os
@@ -10,6 +10,7 @@ import textwrap
 import threading
 
 from espnet_hatiam.bin.show_progress import epoch_summary, main
+from espnet_hatiam.scoring.learning_curves import curve_table, plot_learning_curves, read_curve
 
 # Lines as ESPnet's trainer writes them (from an an4 train.log), two epochs of 20 batches.
 TRAIN_LOG = [
@@ -101,3 +102,14 @@ def test_decoding_bar_sums_the_jobs_and_is_silent_off_a_terminal(tmp_path):
     assert out.getvalue() == ""
     for job in [*jobs, sleeper]:
         job.wait()
+
+
+def test_learning_curve_keeps_the_last_run_of_each_epoch(tmp_path):
+    resumed = TRAIN_LOG[4].replace("wer=1.000", "wer=0.990")  # epoch 1 again, after a resume
+    (tmp_path / "train.log").write_text("\n".join(TRAIN_LOG + [resumed]) + "\n")
+    curve = read_curve(tmp_path / "train.log")
+    assert [c["epoch"] for c in curve] == [1, 2]
+    assert curve[0] == {"epoch": 1, "train_loss": 64.244, "valid_loss": 51.616, "valid_wer": 0.99}
+    assert curve_table({"hat": curve}, (1, 5)).splitlines()[2] == "|hat|0.990|-|2: 0.950|"
+    plot_learning_curves({"hat": curve}, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 0

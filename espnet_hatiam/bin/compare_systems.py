@@ -14,7 +14,27 @@ import os
 import sys
 from pathlib import Path
 
-from espnet_hatiam.scoring.compare import collect, plot_speed_accuracy, report
+from espnet_hatiam.scoring.compare import EXP_NAME, collect, plot_speed_accuracy, report
+from espnet_hatiam.scoring.learning_curves import curve_table, plot_learning_curves, read_curve
+
+CURVES_NOTE = (
+    "Validation loss and WER after each epoch, as each model reports them in its train.log (the transducers: "
+    "greedy decoding; ESPnet CTC/attention: its attention decoder's teacher-forced output, with accuracy): "
+    "each curve says whether its system converged within the budget, not which system is better.\n\n"
+)
+
+
+def learning_curves(exps, png: Path, out: Path) -> str:
+    """The learning-curve section of the report, and its figure at ``png``."""
+    curves = {}
+    for exp in exps:
+        match = EXP_NAME.fullmatch(exp.name)
+        if match and (exp / "train.log").exists():
+            curves[f"{match['system']} seed {match['seed']}"] = read_curve(exp / "train.log")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    plot_learning_curves(curves, png)
+    return (f"\n## Learning curves\n\n{CURVES_NOTE}{curve_table(curves, (5, 10, 15, 20))}\n"
+            f"![learning curves]({os.path.relpath(png, out.parent)})\n")
 
 
 def main(cmd=None):
@@ -30,6 +50,8 @@ def main(cmd=None):
     parser.add_argument("--plot", type=Path, default=None, help="speed/accuracy PNG")
     parser.add_argument("--plot_system", default=None)
     parser.add_argument("--plot_set", default="test")
+    parser.add_argument("--curves", type=Path, default=None,
+                        help="learning-curve PNG (validation loss and WER per epoch, from each train.log)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(cmd)
     if args.plot and not args.plot_system:
@@ -44,6 +66,8 @@ def main(cmd=None):
             link = os.path.relpath(args.plot, args.out.parent)
         text = report(decodings, sets, args.pairs.split(), args.ref_dir, args.main_mode, args.num_samples,
                       args.seed, link)
+        if args.curves:
+            text += learning_curves(args.exps, args.curves, args.out)
     except (OSError, ValueError) as e:
         sys.exit(f"error: {e}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,10 +20,11 @@ import sys
 import time
 from typing import Dict, Iterator, Optional, TextIO
 
+from espnet_hatiam.scoring.learning_curves import epoch_results
+
 BATCHES = re.compile(r"\[train\] mini-batch sizes summary: N-batch=(\d+)")
 EPOCH_START = re.compile(r"(\d+)/(\d+)epoch started(?:\. Estimated time to finish: (.*))?$")
 BATCH = re.compile(r"(\d+)epoch:train:\d+-(\d+)batch:")
-EPOCH_END = re.compile(r"(\d+)epoch results: \[train\](.*)\[valid\](.*)$")
 DECODED = re.compile(r"decoded (\d+) utterances")
 
 
@@ -63,21 +64,14 @@ def follow(pid: int, pattern: str, poll: float = 0.5) -> Iterator[tuple]:
         time.sleep(poll)
 
 
-def _field(segment: str, name: str) -> Optional[str]:
-    match = re.search(rf"(?:^|[\s,]){name}=([0-9.e+-]+)", segment)
-    return match.group(1) if match else None
-
-
 def epoch_summary(line: str) -> Optional[str]:
-    """``    7epoch: train loss 12.3, valid loss 14.1, valid wer 0.25`` from ESPnet's epoch results line."""
-    match = EPOCH_END.search(line)
-    if not match:
+    """``    7epoch: train loss 12.300, valid loss 14.100, valid wer 0.250`` from ESPnet's epoch results line."""
+    results = epoch_results(line)
+    if results is None:
         return None
-    epoch, train, valid = match.groups()
-    parts = [f"train loss {_field(train, 'loss')}", f"valid loss {_field(valid, 'loss')}"]
-    if _field(valid, "wer") is not None:
-        parts.append(f"valid wer {_field(valid, 'wer')}")
-    return f"    {epoch}epoch: " + ", ".join(parts)
+    parts = [f"{name.replace('_', ' ')} {results[name]:.3f}" for name in ("train_loss", "valid_loss", "valid_wer")
+             if name in results]
+    return f"    {results['epoch']}epoch: " + ", ".join(parts)
 
 
 def show_training(pid: int, log: str, out: TextIO, bar: bool) -> None:

@@ -2,7 +2,7 @@
 # Side by side: every exp/asr_<system>_bpe30_seed<N> decoded by run.sh / run_espnet.sh (stages 12-13),
 # with paired-bootstrap significance per seed and over all seeds, and the speed/accuracy plot; then
 # the same for the single best checkpoints (decoded here with the main mode when missing).
-# Writes exp/RESULTS_compare.md and exp/images/speed_accuracy.png; with --update_results true also
+# Writes exp/RESULTS_compare.md and exp/images/{speed_accuracy,learning_curves}.png; with --update_results true also
 # the tracked RESULTS.md and images/.
 #
 #   local/compare.sh [--update_results true]
@@ -45,7 +45,8 @@ for pair in ${pairs}; do  # only pairs whose systems were trained
 done
 python -m espnet_hatiam.bin.compare_systems --exps exp/asr_* --ref_dir dump/raw --sets "train_dev test" \
     --model valid.wer.ave --main_mode "${main_mode}" --pairs "${present_pairs# }" \
-    --plot exp/images/speed_accuracy.png --plot_system train_hat_iam --plot_set test --out exp/compare_valid.wer.ave.md
+    --plot exp/images/speed_accuracy.png --plot_system train_hat_iam --plot_set test \
+    --curves exp/images/learning_curves.png --out exp/compare_valid.wer.ave.md
 system_pairs=$(echo "${present_pairs}" | tr ' ' '\n' | grep -v @ | tr '\n' ' ')  # single best: main mode only
 python -m espnet_hatiam.bin.compare_systems --exps exp/asr_* --ref_dir dump/raw --sets "train_dev test" \
     --model valid.wer.best --main_mode "${main_mode}" --pairs "${system_pairs# }" --out exp/compare_valid.wer.best.md
@@ -64,7 +65,7 @@ python -m espnet_hatiam.bin.compare_systems --exps exp/asr_* --ref_dir dump/raw 
 echo "$0: wrote exp/RESULTS_compare.md"
 if [ "${update_results}" = true ]; then
     mkdir -p images
-    cp exp/images/speed_accuracy.png images/speed_accuracy.png
+    cp exp/images/speed_accuracy.png exp/images/learning_curves.png images/
     cp exp/RESULTS_compare.md RESULTS.md  # its figure link, images/..., holds in both places
     echo "$0: RESULTS.md and images/ refreshed"
 fi

@@ -1,0 +1,87 @@
+"""Learning curves from ESPnet's training logs: the one reader of its ``Nepoch results`` lines.
+
+A line ``[vm] ... INFO: 7epoch results: [train] ..., loss=12.3, ... [valid] ..., loss=14.1, acc=0.8,
+wer=0.25, ...`` becomes ``{"epoch": 7, "train_loss": 12.3, "valid_loss": 14.1, "valid_acc": 0.8,
+"valid_wer": 0.25}`` (only the fields the model reports). ``valid_wer`` is what each model reports
+on validation: greedy decoding for the transducers, teacher-forced attention output for ESPnet's
+CTC/attention model; so each curve says whether its system converged, not which is better.
+"""
+
+import re
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+EPOCH_RESULTS = re.compile(r"(\d+)epoch results: \[train\](.*)\[valid\](.*)$")
+FIELDS = {"train_loss": ("train", "loss"), "valid_loss": ("valid", "loss"), "valid_acc": ("valid", "acc"),
+          "valid_wer": ("valid", "wer")}
+
+
+def _field(segment: str, name: str) -> Optional[float]:
+    match = re.search(rf"(?:^|[\s,]){name}=([0-9.e+-]+)", segment)
+    return float(match.group(1)) if match else None
+
+
+def epoch_results(line: str) -> Optional[Dict[str, float]]:
+    """The per-epoch figures of one ESPnet trainer log line, or None for another line."""
+    match = EPOCH_RESULTS.search(line)
+    if not match:
+        return None
+    segments = {"train": match.group(2), "valid": match.group(3)}
+    results = {"epoch": int(match.group(1))}
+    for key, (part, name) in FIELDS.items():
+        value = _field(segments[part], name)
+        if value is not None:
+            results[key] = value
+    return results
+
+
+def read_curve(train_log: Path) -> List[Dict[str, float]]:
+    """Every epoch's results in ``train_log``, in order (a resumed run's repeated epochs: the last one)."""
+    epochs: Dict[int, Dict[str, float]] = {}
+    with open(train_log, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            results = epoch_results(line)
+            if results:
+                epochs[results["epoch"]] = results
+    return [epochs[e] for e in sorted(epochs)]
+
+
+def plot_learning_curves(curves: Dict[str, List[Dict[str, float]]], path: Path) -> None:
+    """Validation loss and WER per epoch, one line per ``{label: curve}``, as a two-panel PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, ylabel in ((axes[0], "valid_loss", "validation loss (each model's own)"),
+                            (axes[1], "valid_wer", "validation WER (each model's own, see RESULTS)")):
+        for label, curve in sorted(curves.items()):
+            points = [(c["epoch"], c[key]) for c in curve if key in c]
+            if points:
+                ax.plot(*zip(*points), marker=".", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def curve_table(curves: Dict[str, List[Dict[str, float]]], epochs: Sequence[int]) -> str:
+    """Markdown: validation WER (and accuracy where reported) of each curve at ``epochs`` and its last epoch."""
+    lines = ["|system|" + "|".join(f"epoch {e}" for e in epochs) + "|last epoch|",
+             "|---|" + "---|" * (len(epochs) + 1)]
+    for label, curve in sorted(curves.items()):
+        by_epoch = {c["epoch"]: c for c in curve}
+
+        def cell(c):
+            if c is None or "valid_wer" not in c:
+                return "-"
+            acc = f", acc {c['valid_acc']:.3f}" if "valid_acc" in c else ""
+            return f"{c['valid_wer']:.3f}{acc}"
+
+        last = f"{curve[-1]['epoch']}: {cell(curve[-1])}" if curve else "-"
+        lines.append(f"|{label}|" + "|".join(cell(by_epoch.get(e)) for e in epochs) + f"|{last}|")
+    return "\n".join(lines) + "\n"
