@@ -34,7 +34,7 @@ joint_type: hat
 model_conf: {iam_weight: 0.3}
 frontend_conf: {n_fft: 512, hop_length: 160, n_mels: 40}
 encoder: conformer
-encoder_conf: {output_size: 48, attention_heads: 2, linear_units: 96, num_blocks: 1, input_layer: conv2d, cnn_module_kernel: 7}
+encoder_conf: {output_size: 48, attention_heads: 2, linear_units: 96, num_blocks: 1, input_layer: conv2d, cnn_module_kernel: 7, rel_pos_type: latest}
 decoder: transducer
 decoder_conf: {hidden_size: 32}
 joint_net_conf: {joint_space_size: 32}

@@ -31,7 +31,7 @@ def _model_args(tokens):
     args = HATASRTask.get_parser().parse_args([
         "--token_list", "unused", "--token_type", "char", "--output_dir", "unused",
         "--encoder", "conformer",
-        "--encoder_conf", "{output_size: 16, num_blocks: 1, linear_units: 16, attention_heads: 2}",
+        "--encoder_conf", "{output_size: 16, num_blocks: 1, linear_units: 16, attention_heads: 2, rel_pos_type: latest}",
         "--decoder_conf", "{hidden_size: 16}", "--joint_net_conf", "{joint_space_size: 16}",
         "--frontend_conf", "{n_fft: 512, hop_length: 160, n_mels: 20}",
     ])

@@ -91,7 +91,7 @@ def test_bad_options_are_refused_by_name(mini_recipe):
 
 def test_cli_batch_decoding_equals_one_by_one(mini_recipe, tmp_path):
     exp = mini_recipe / EXP
-    outputs = {}
+    outputs, scores = {}, {}
     for batch_size in (1, 4):
         out = tmp_path / f"batch{batch_size}"
         subprocess.run(
@@ -103,6 +103,7 @@ def test_cli_batch_decoding_equals_one_by_one(mini_recipe, tmp_path):
             cwd=mini_recipe, check=True, capture_output=True,
         )
         outputs[batch_size] = (out / "1best_recog/token_int").read_text()
+        scores[batch_size] = {k: float(v) for k, v in read_table(out / "1best_recog/score").items()}
         stats = json.loads((out / "decode_stats.json").read_text())
         for key in ("utterances", "audio_seconds", "encoder_seconds", "search_seconds",
                     "frames", "frames_kept", "joint_evaluations", "label_projections"):
@@ -110,6 +111,7 @@ def test_cli_batch_decoding_equals_one_by_one(mini_recipe, tmp_path):
         assert stats["utterances"] == 9 and stats["frames_kept"] <= stats["frames"]
         assert len((out / "utt_stats.jsonl").read_text().splitlines()) == 9
     assert outputs[1] == outputs[4]
+    assert scores[4] == pytest.approx(scores[1], abs=1e-4)  # batch-invariant encoding: scores too
 
 
 def test_cli_missing_model_file_is_a_one_line_error(mini_recipe, tmp_path):

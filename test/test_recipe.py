@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -134,5 +135,39 @@ def test_missing_init_param_names_the_command_that_makes_it(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "--init_param: missing" in result.stderr
-    assert "(cd ../../synth_en/asr1 && ./run.sh --stop_stage 11)" in result.stderr
+    assert "(cd ../../synth_en/asr1 && ./run.sh --full --stop_stage 11)" in result.stderr
     assert not (egs / "synth_en").exists()
+
+
+def test_demo_data_step_makes_the_sets_it_is_asked_for(tmp_path):
+    """egs/synth_en's local/data.sh at a miniature size: the sizes, word limits and set suffix of
+    run.sh's quick and larger demos, and nothing redone when the sets are complete."""
+    recipe = tmp_path / "asr1"
+    recipe.mkdir()
+    (recipe / "local").symlink_to(REPO / "egs/synth_en/asr1/local")
+    (recipe / "path.sh").symlink_to(REPO / "egs/TEMPLATE/asr1/path.sh")
+    cmd = ["local/data.sh", "--num_train", "4", "--num_dev", "2", "--num_test", "2", "--max_words", "6",
+           "--min_word_count", "10", "--suffix", "_mini", "--wav_dir", "downloads/wav_mini"]
+    first = subprocess.run(cmd, cwd=recipe, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    for dset, size in (("train", 4), ("dev", 2), ("test", 2)):
+        text = (recipe / f"data/{dset}_mini/text").read_text().splitlines()
+        assert len(text) == size and all(2 <= len(line.split()) <= 7 for line in text)  # id + 4-6 words
+    again = subprocess.run(cmd, cwd=recipe, capture_output=True, text=True)
+    assert "data/{train,dev,test}_mini already exist: skipping synthesis" in again.stdout
+
+
+def test_a_killed_decoding_reruns_only_its_unfinished_job(mini_recipe, tmp_path):
+    """Stage 12 after job 2 of 2 died (no decode_stats.json): only job 2 decodes again, job 1's output is
+    kept, and the merge covers every utterance."""
+    recipe = tmp_path / "asr1"
+    shutil.copytree(mini_recipe, recipe, symlinks=True)
+    out = recipe / EXP / "decode_greedy_valid.wer.ave/test"
+    (out / "decode_stats.json").unlink()
+    (out / "logdir/output.2/decode_stats.json").unlink()
+    kept = (out / "logdir/output.1/1best_recog/text").stat().st_mtime_ns
+    result = run_recipe(recipe, "--stage", "12", "--stop_stage", "12", "--inference_configs", "conf/decode_greedy.yaml")
+    assert "decoding test with conf/decode_greedy.yaml: job(s) 2 of 2" in result.stdout + result.stderr
+    assert (out / "logdir/output.1/1best_recog/text").stat().st_mtime_ns == kept
+    assert json.loads((out / "decode_stats.json").read_text())["utterances"] == 9
+    assert len((out / "1best_recog/text").read_text().splitlines()) == 9

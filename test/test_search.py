@@ -181,7 +181,7 @@ def test_max_sym_per_frame_bounds_the_labels_and_changes_the_result(model, beam)
     assert [h[0].token_ids for h in three] != [h[0].token_ids for h in one]
 
 
-def _reference_modified_beam_search(model, enc_out, beam, bonus=None, max_sym=1):
+def _reference_modified_beam_search(model, enc_out, beam, bonus=None, max_sym=SearchConfig.max_sym_per_frame):
     """Slow, obvious beam search for one utterance ``(T, De)``: hypotheses in dicts.
 
     Each frame is searched in up to ``max_sym`` rounds. In a round every hypothesis still on

@@ -1,10 +1,16 @@
-"""Training through ESPnet's trainer: the loss goes down, checkpoints load strictly, --resume continues."""
+"""Training through ESPnet's trainer: the loss goes down, checkpoints load strictly, --resume continues,
+a kill -9 loses nothing, and the same seed gives the same weights."""
 
+import os
 import shutil
+import signal
+import subprocess
+import time
 
+import pytest
 import torch
 
-from conftest import run_recipe
+from conftest import MINI_OPTIONS, run_recipe
 from espnet_hatiam.tasks.hat_asr import HATASRTask
 
 EXP = "exp/asr_tiny_char"
@@ -46,3 +52,28 @@ def test_resume_continues_from_the_last_checkpoint(mini_recipe, tmp_path):
     assert (recipe / EXP / "6epoch.pth").exists()
     assert len(_train_losses(recipe / EXP / "checkpoint.pth")) == 6
     assert "Successfully finished stages 11-11" in result.stdout
+
+
+def test_kill_9_then_resume_ends_as_the_uninterrupted_run(mini_recipe, tmp_path):
+    """Training killed with SIGKILL in its third epoch and re-run (the recipe always passes --resume true)
+    continues from the second epoch's checkpoint and ends with the uninterrupted run's losses and weights."""
+    recipe = tmp_path / "asr1"
+    shutil.copytree(mini_recipe, recipe, symlinks=True, ignore=lambda folder, names: ["asr_tiny_char"])
+    training = subprocess.Popen(["./hat_asr.sh", *MINI_OPTIONS, "--stage", "11", "--stop_stage", "11"], cwd=recipe,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (recipe / EXP / "2epoch.pth").exists():  # written after checkpoint.pth of the same epoch
+        assert training.poll() is None and time.time() < deadline, "training ended or hung before its 2nd epoch"
+        time.sleep(0.2)
+    os.killpg(training.pid, signal.SIGKILL)
+    training.wait()
+    assert not (recipe / EXP / "5epoch.pth").exists()
+
+    run_recipe(recipe, "--stage", "11", "--stop_stage", "11")
+    log = (recipe / EXP / "train.log").read_text()
+    assert "resumed" in log and "1epoch results" not in log.split("resumed")[-1]
+    resumed, uninterrupted = (_train_losses(r / EXP / "checkpoint.pth") for r in (recipe, mini_recipe))
+    assert resumed == [pytest.approx(loss, rel=1e-5) for loss in uninterrupted]
+    ours, theirs = (torch.load(r / EXP / "5epoch.pth", map_location="cpu") for r in (recipe, mini_recipe))
+    for name, value in theirs.items():  # the same seed and data: the same weights (CPU)
+        torch.testing.assert_close(ours[name], value, rtol=1e-5, atol=1e-6, msg=name)

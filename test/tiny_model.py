@@ -13,7 +13,7 @@ def build_tiny_model(joint_type: str = "hat", iam_weight: float = 0.3) -> torch.
             "--token_list", "unused",
             "--joint_type", joint_type,
             "--encoder", "conformer",
-            "--encoder_conf", "{output_size: 32, num_blocks: 1, linear_units: 32, attention_heads: 2}",
+            "--encoder_conf", "{output_size: 32, num_blocks: 1, linear_units: 32, attention_heads: 2, rel_pos_type: latest}",
             "--decoder", "transducer",
             "--decoder_conf", "{hidden_size: 16}",
             "--joint_net_conf", "{joint_space_size: 24}",

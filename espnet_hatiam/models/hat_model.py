@@ -15,12 +15,16 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_hatiam.losses import transducer_loss, iam_ctc_loss, ilm_loss
 from espnet_hatiam.models.error_rate import tokens_to_text
+from espnet_hatiam.models.padding import mask_encoder_padding, per_utterance_features
 from espnet_hatiam.scoring.error_rate import error_rates
 from espnet_hatiam.search import greedy_search
 
 
 class ESPnetHATModel(AbsESPnetModel):
     """HAT/RNN-T transducer with joint IAM (CTC) and optional ILM training.
+
+    Encoding is batch-invariant (:mod:`espnet_hatiam.models.padding`): an utterance gets the
+    same encoder frames and lengths whatever it is batched with.
 
     Args:
         vocab_size: tokens including ``<blank>`` at 0.
@@ -63,6 +67,7 @@ class ESPnetHATModel(AbsESPnetModel):
         self.specaug = specaug
         self.normalize = normalize
         self.encoder = encoder
+        self._padding_hooks = mask_encoder_padding(encoder)  # batch-invariant lengths and convolutions
         self.decoder = decoder
         self.joint_network = joint_network
         self.iam_weight, self.ilm_weight = iam_weight, ilm_weight
@@ -110,7 +115,7 @@ class ESPnetHATModel(AbsESPnetModel):
         return loss, stats, weight
 
     def _validation_error_rates(self, enc_out, enc_lens, iam_log_probs, text, text_lengths):
-        """Greedy HAT and IAM (CTC best path) CER/WER of a batch."""
+        """Greedy HAT (labels per frame as in decoding) and IAM (CTC best path) CER/WER of a batch."""
         refs = [self._text(text[b, : text_lengths[b]].tolist()) for b in range(text.size(0))]
         hat_hyps = greedy_search(self.joint_network, self.decoder, enc_out, enc_lens)
         hat_texts = [self._text(h.token_ids) for h in hat_hyps]
@@ -149,7 +154,8 @@ class ESPnetHATModel(AbsESPnetModel):
         return {"feats": feats, "feats_lengths": feats_lengths}
 
     def _extract_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor):
+        """Frontend features ``(B, T, F)``, ``(B,)``, each utterance at its own length."""
         speech = speech[:, : int(speech_lengths.max())]
         if self.frontend is None:
             return speech, speech_lengths
-        return self.frontend(speech, speech_lengths)
+        return per_utterance_features(self.frontend, speech, speech_lengths)

@@ -5,6 +5,7 @@ from typing import List, Optional
 
 import torch
 
+from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
 from espnet_hatiam.search.lm_fusion import RNNLMFusion
 from espnet_hatiam.search.state import (
@@ -28,7 +29,7 @@ def modified_beam_search(
     enc_lens: torch.Tensor,
     beam_size: int = 4,
     nbest: int = 1,
-    max_sym_per_frame: int = 1,
+    max_sym_per_frame: int = SearchConfig.max_sym_per_frame,
     hat_blank_threshold: float = 1.0,
     counters: Optional[SearchCounters] = None,
     fusion: Optional[RNNLMFusion] = None,

@@ -4,6 +4,7 @@ from typing import List, Optional
 
 import torch
 
+from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
 from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint, assign, select, uses_hat_threshold
 
@@ -14,7 +15,7 @@ def greedy_search(
     decoder: torch.nn.Module,
     enc_out: torch.Tensor,
     enc_lens: torch.Tensor,
-    max_sym_per_frame: int = 1,
+    max_sym_per_frame: int = SearchConfig.max_sym_per_frame,
     hat_blank_threshold: float = 1.0,
     counters: Optional[SearchCounters] = None,
     frame_labels: Optional[torch.Tensor] = None,

@@ -231,6 +231,21 @@ fi
 
 decode_dir() { local name; name=$(basename "$1" .yaml); echo "${asr_exp}/decode_${name#decode_}_${inference_model%.pth}"; }
 
+decode_jobs() {  # decode_jobs N...: stage 12's jobs N of ${dir} in parallel; fails when one fails
+    local n status=0
+    for n in "$@"; do
+        # shellcheck disable=SC2086
+        ${decode_cmd} JOB="${n}:${n}" "${dir}/logdir/decode.JOB.log" \
+            ${python} -m ${inference_module} ${config_opt} --device "${device}" \
+                --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${inference_model}" \
+                --data_path_and_name_and_type "dump/raw/${dset}/wav.scp,speech,sound" \
+                --key_file "${dir}/logdir/keys.JOB.scp" --batch_size "${inference_batch_size}" \
+                --num_threads "${num_threads}" --output_dir "${dir}/logdir/output.JOB" ${inference_args} &
+    done
+    for n in "$@"; do wait -n || status=1; done
+    return ${status}
+}
+
 if in_stage 12; then
     log "Stage 12: decoding ${test_sets} with: ${inference_configs:-default search}"
     require "${asr_exp}/${inference_model}" "stage 11"
@@ -245,16 +260,15 @@ if in_stage 12; then
             split_scps=""
             for n in $(seq "${inference_nj}"); do split_scps+=" ${dir}/logdir/keys.${n}.scp"; done
             ${python} -m espnet_hatiam.bin.split_keys --scp "dump/raw/${dset}/wav.scp" --out ${split_scps}
+            jobs=""  # a re-run decodes only the jobs that did not finish (same split: the keys are in order)
+            for n in $(seq "${inference_nj}"); do
+                [ -f "${dir}/logdir/output.${n}/decode_stats.json" ] || jobs+=" ${n}"
+            done
             config_opt=""
             [ "${config}" != none ] && config_opt="--config ${config}"
-            log "decoding ${dset} with ${config} in ${inference_nj} jobs (logs: ${dir}/logdir/decode.*.log)"
+            log "decoding ${dset} with ${config}: job(s)${jobs} of ${inference_nj} (logs: ${dir}/logdir/decode.*.log)"
             # shellcheck disable=SC2086
-            ${decode_cmd} JOB=1:"${inference_nj}" "${dir}/logdir/decode.JOB.log" \
-                ${python} -m ${inference_module} ${config_opt} --device "${device}" \
-                    --asr_train_config "${asr_exp}/config.yaml" --asr_model_file "${asr_exp}/${inference_model}" \
-                    --data_path_and_name_and_type "dump/raw/${dset}/wav.scp,speech,sound" \
-                    --key_file "${dir}/logdir/keys.JOB.scp" --batch_size "${inference_batch_size}" \
-                    --num_threads "${num_threads}" --output_dir "${dir}/logdir/output.JOB" ${inference_args} &
+            decode_jobs ${jobs} &
             pid=$!
             ${python} -m espnet_hatiam.bin.show_progress decode --pid "${pid}" --logs "${dir}/logdir/decode.*.log" \
                 --total "$(wc -l < "dump/raw/${dset}/wav.scp")" --desc "${dset} ${config##*/}" || true

@@ -7,7 +7,7 @@ set -euo pipefail
 # 2.7 h of real training speech did not get a randomly initialised encoder off the all-blank CTC
 # plateau within 7-10 CPU epochs (README.md); the encoder of egs/synth_en does. Stage 11 stops
 # with the command that makes it when it is missing.
-encoder_init=../../synth_en/asr1/exp/asr_train_demo_bpe300/valid.wer.best.pth
+encoder_init=../../synth_en/asr1/exp/asr_train_demo_full_bpe300/valid.wer.best.pth
 
 ./hat_asr.sh \
     --train_set train \
@@ -16,7 +16,7 @@ encoder_init=../../synth_en/asr1/exp/asr_train_demo_bpe300/valid.wer.best.pth
     --nbpe 300 \
     --asr_config conf/train_hat_iam.yaml \
     --init_param "${encoder_init}:encoder:encoder" \
-    --init_param_made_by "(cd ../../synth_en/asr1 && ./run.sh --stop_stage 11)" \
+    --init_param_made_by "(cd ../../synth_en/asr1 && ./run.sh --full --stop_stage 11)" \
     --inference_model valid.wer.best.pth \
     --inference_configs "conf/decode_espnet.yaml conf/decode_plain.yaml conf/decode_iam.yaml conf/decode_hat.yaml conf/decode_dual.yaml" \
     --inference_batch_size 8 \

@@ -272,6 +272,7 @@ def main():
     parser.add_argument("--max_words", type=int, default=12)
     parser.add_argument("--min_word_count", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--suffix", default="", help="of the set names: <data_dir>/train<suffix>, ...")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (synthesize.py) %(message)s")
 
@@ -284,7 +285,7 @@ def main():
     durations = render_all(utts, args.nj)
     logging.info("synthesis done in %.1f s", time.time() - start)
     for name, set_utts in sets.items():
-        write_kaldi_dir(args.data_dir / name, set_utts)
+        write_kaldi_dir(args.data_dir / f"{name}{args.suffix}", set_utts)
     log_summary(sets, durations, args.data_dir)
 
 
