@@ -106,7 +106,8 @@ def test_decoding_bar_sums_the_jobs_and_is_silent_off_a_terminal(tmp_path):
 
 def test_learning_curve_keeps_the_last_run_of_each_epoch(tmp_path):
     resumed = TRAIN_LOG[4].replace("wer=1.000", "wer=0.990")  # epoch 1 again, after a resume
-    (tmp_path / "train.log").write_text("\n".join(TRAIN_LOG + [resumed]) + "\n")
+    (tmp_path / "train.log.1").write_text("\n".join(TRAIN_LOG[:5]) + "\n")  # the first run, kept by stage 11
+    (tmp_path / "train.log").write_text("\n".join(TRAIN_LOG[5:] + [resumed]) + "\n")
     curve = read_curve(tmp_path / "train.log")
     assert [c["epoch"] for c in curve] == [1, 2]
     assert curve[0] == {"epoch": 1, "train_loss": 64.244, "valid_loss": 51.616, "valid_wer": 0.99}

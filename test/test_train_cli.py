@@ -49,6 +49,7 @@ def test_resume_continues_from_the_last_checkpoint(mini_recipe, tmp_path):
     log = (recipe / EXP / "train.log").read_text()
     assert "resumed" in log
     assert "6epoch results" in log and "1epoch results" not in log
+    assert "5epoch results" in (recipe / EXP / "train.log.1").read_text()  # the first run's log, kept
     assert (recipe / EXP / "6epoch.pth").exists()
     assert len(_train_losses(recipe / EXP / "checkpoint.pth")) == 6
     assert "Successfully finished stages 11-11" in result.stdout

@@ -36,13 +36,17 @@ def epoch_results(line: str) -> Optional[Dict[str, float]]:
 
 
 def read_curve(train_log: Path) -> List[Dict[str, float]]:
-    """Every epoch's results in ``train_log``, in order (a resumed run's repeated epochs: the last one)."""
+    """Every epoch's results in ``train_log`` and the logs of earlier runs that a resumed run kept
+    (``train.log.1``, ``.2``, ..., read first), in epoch order; an epoch run twice: the later run."""
+    earlier = [p for p in train_log.parent.glob(train_log.name + ".*") if p.suffix[1:].isdigit()]
+    earlier.sort(key=lambda p: int(p.suffix[1:]))
     epochs: Dict[int, Dict[str, float]] = {}
-    with open(train_log, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            results = epoch_results(line)
-            if results:
-                epochs[results["epoch"]] = results
+    for log in [*earlier, train_log]:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                results = epoch_results(line)
+                if results:
+                    epochs[results["epoch"]] = results
     return [epochs[e] for e in sorted(epochs)]
 
 

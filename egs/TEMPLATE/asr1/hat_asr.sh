@@ -211,6 +211,11 @@ if in_stage 11; then
     fi
     require "${stats_dir}/train/feats_stats.npz" "stage 10"
     mkdir -p "${asr_exp}"
+    # A resumed run keeps the earlier runs' logs as train.log.1, .2, ... (the learning curves read them all).
+    if [ -f "${asr_exp}/train.log" ]; then
+        n=1; while [ -e "${asr_exp}/train.log.${n}" ]; do n=$((n + 1)); done
+        mv "${asr_exp}/train.log" "${asr_exp}/train.log.${n}"
+    fi
     # shellcheck disable=SC2046,SC2086
     ${train_cmd} "${asr_exp}/train.log" \
         ${python} -m ${train_module} --use_preprocessor true --resume true \
