@@ -53,7 +53,7 @@ python -m espnet_hatiam.bin.compare_systems --exps exp/asr_* --ref_dir dump/raw 
 {
     echo "# an4: HAT+IAM against vanilla HAT, RNN-T and ESPnet CTC/attention"
     echo
-    echo "- made by \`local/compare.sh\` on $(date -u '+%Y-%m-%d'), $(uname -m), $(nproc) CPU cores; python $(python -c 'import platform; print(platform.python_version())'), torch $(python -c 'import torch; print(torch.__version__)'), espnet $(python -c 'import espnet; print(espnet.__version__)'), git $(git rev-parse --short HEAD)"
+    echo "- made by \`local/compare.sh\` on $(date -u '+%Y-%m-%d'), $(uname -m), $(nproc) CPU cores; python $(python -c 'import platform; print(platform.python_version())'), torch $(python -c 'import torch; print(torch.__version__)'), espnet $(python -c 'import espnet; print(espnet.__version__)'), code of git $(git -C "$(python -c 'import espnet_hatiam, os; print(os.path.dirname(espnet_hatiam.__file__))')" rev-parse --short HEAD) (where espnet_hatiam was imported from)"
     echo "- data: train_nodev (848 utterances, 0.63 h) / train_dev (100) / test (117); BPE 30; 4-block 144-dim conformer for every system; 26 epochs"
     echo "- decoded model: \`valid.wer.ave.pth\` (average of the 5 best checkpoints by validation WER); the single best checkpoint below"
     echo "- main mode: \`${main_mode}\` (beam 4, at most 2 labels per frame). RTF and search seconds come from the recipe's decoding jobs (1 job of 1 thread, batches of 8): in this run they were measured beside a training and other decodes, so they do not compare across rows; speed ratios come from bench/decode_speed.py (all rows in one process)"

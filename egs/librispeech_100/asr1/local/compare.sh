@@ -58,7 +58,7 @@ done
 {
     echo "# librispeech_100: HAT+IAM against vanilla HAT and ESPnet CTC/attention"
     echo
-    echo "- made by \`local/compare.sh\` on $(date -u '+%Y-%m-%d'), $(uname -m), $(nproc) CPU cores; python $(python -c 'import platform; print(platform.python_version())'), torch $(python -c 'import torch; print(torch.__version__)'), espnet $(python -c 'import espnet; print(espnet.__version__)'), git $(git rev-parse --short HEAD)"
+    echo "- made by \`local/compare.sh\` on $(date -u '+%Y-%m-%d'), $(uname -m), $(nproc) CPU cores; python $(python -c 'import platform; print(platform.python_version())'), torch $(python -c 'import torch; print(torch.__version__)'), espnet $(python -c 'import espnet; print(espnet.__version__)'), code of git $(git -C "$(python -c 'import espnet_hatiam, os; print(os.path.dirname(espnet_hatiam.__file__))')" rev-parse --short HEAD) (where espnet_hatiam was imported from)"
     echo "- data: train_clean_100 (28,539 utterances, 100.6 h) x speed 0.9/1.0/1.1 / dev (dev-clean + dev-other) / dev_clean, dev_other, test_clean, test_other; BPE 5000; 12-block 256-dim conformer for every system; 70 epochs"
     echo "- decoded model: \`valid.wer.ave.pth\` (average of the 10 best checkpoints by dev WER); the single best checkpoint below"
     echo "- main mode: \`${main_mode}\` (beam 4, at most 2 labels per frame); timings from the recipe's decoding jobs (1 job; see each exp/asr_*/RESULTS.md)"

@@ -55,7 +55,7 @@ done
 {
     echo "# mini_librispeech: HAT+IAM against vanilla HAT and ESPnet CTC/attention"
     echo
-    echo "- made by \`local/compare.sh\` on $(date -u '+%Y-%m-%d'), $(uname -m), $(nproc) CPU cores; python $(python -c 'import platform; print(platform.python_version())'), torch $(python -c 'import torch; print(torch.__version__)'), espnet $(python -c 'import espnet; print(espnet.__version__)'), git $(git rev-parse --short HEAD)"
+    echo "- made by \`local/compare.sh\` on $(date -u '+%Y-%m-%d'), $(uname -m), $(nproc) CPU cores; python $(python -c 'import platform; print(platform.python_version())'), torch $(python -c 'import torch; print(torch.__version__)'), espnet $(python -c 'import espnet; print(espnet.__version__)'), code of git $(git -C "$(python -c 'import espnet_hatiam, os; print(os.path.dirname(espnet_hatiam.__file__))')" rev-parse --short HEAD) (where espnet_hatiam was imported from)"
     echo "- data: train (26 train-clean-5 speakers, 1,434 utterances, 5.02 h) / dev (speakers 1970, 3242: 85) / test (dev-clean-2: 1,089); BPE 300; 4-block 144-dim conformer for every system; 30 epochs"
     echo "- decoded model: \`valid.wer.ave.pth\` (average of the 5 best checkpoints by dev WER); the single best checkpoint below"
     echo "- main mode: \`${main_mode}\` (beam 4, at most 2 labels per frame); timings from the recipe's decoding jobs (1 job of 1 thread; see each exp/asr_*/RESULTS.md)"
