@@ -375,3 +375,50 @@ def test_download_cli_errors_are_one_line(tmp_path):
         assert "Traceback" not in result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and fragment in lines[0], result.stderr
+
+
+# ------------------------------------------------------------------ run.sh: every system through the shared driver
+
+
+def test_run_sh_trains_every_system_and_decodes_each_as_its_kind(tmp_path):
+    """scripts/run_systems.sh (seen through a stand-in hat_asr.sh that records its arguments): the ESPnet
+    system goes to ESPnet's task with its own decoding config, the RNN-T joint gets no blank thresholding,
+    each seed has its own tag and --seed, and each model's single best checkpoint is decoded in the main mode."""
+    recipe = tmp_path / "asr1"
+    recipe.mkdir()
+    shutil.copy(RECIPE / "run.sh", recipe / "run.sh")
+    for name in ("scripts", "conf"):
+        (recipe / name).symlink_to(RECIPE.resolve() / name)
+    (recipe / "hat_asr.sh").write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "calls/$(ls calls | wc -l)"\n')
+    (recipe / "hat_asr.sh").chmod(0o755)
+    (recipe / "calls").mkdir()
+    result = subprocess.run(["./run.sh", "--seeds", "2024 7", "--compare", "false", "--asr_args", "--max_epoch 3"],
+                            cwd=recipe, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    calls = []
+    for path in sorted((recipe / "calls").iterdir(), key=lambda p: int(p.name)):
+        args = path.read_text().splitlines()
+        calls.append({args[i][2:]: args[i + 1] for i in range(0, len(args), 2)})
+    assert len(calls) == 4 * 2 * 2  # systems x seeds x (averaged model, single best)
+    trained = [c for c in calls if "inference_model" not in c]
+    assert [c["asr_tag"] for c in trained] == [f"{s}_bpe30_seed{seed}" for s in
+                                              ("train_hat_iam", "train_hat", "train_rnnt", "train_espnet_ctc_att")
+                                              for seed in (2024, 7)]
+    assert trained[1]["asr_args"] == "--seed 7 --max_epoch 3"
+    by_tag = {c["asr_tag"]: c for c in trained}
+    hat_configs = by_tag["train_hat_iam_bpe30_seed2024"]["inference_configs"].split()
+    assert "conf/decode_dual_0.95.yaml" in hat_configs and "conf/decode_espnet_nsc.yaml" in hat_configs
+    rnnt_configs = by_tag["train_rnnt_bpe30_seed2024"]["inference_configs"].split()
+    assert "conf/decode_beam_sym2.yaml" in rnnt_configs and "conf/decode_espnet_nsc.yaml" in rnnt_configs
+    assert not [c for c in rnnt_configs if "dual" in c or c.endswith(("iam.yaml", "hat.yaml"))]
+    espnet = by_tag["train_espnet_ctc_att_bpe30_seed7"]
+    assert (espnet["asr_task"], espnet["inference_configs"], espnet["inference_batch_size"]) == (
+        "espnet", "conf/decode_espnet_ctc_att.yaml", "1")
+    best = [c for c in calls if c.get("inference_model") == "valid.wer.best.pth"]
+    assert {c["inference_configs"] for c in best} == {"conf/decode_beam_sym2.yaml", "conf/decode_espnet_ctc_att.yaml"}
+    assert all((c["stage"], c["stop_stage"]) == ("12", "13") for c in best)
+
+
+def test_run_sh_refuses_a_bad_compare_value(tmp_path):
+    result = subprocess.run([str(RECIPE / "run.sh"), "--compare", "maybe"], cwd=RECIPE, capture_output=True, text=True)
+    assert result.returncode == 2 and "--compare must be true, false or only, got 'maybe'" in result.stderr

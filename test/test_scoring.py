@@ -4,6 +4,7 @@ import json
 import random
 
 import pytest
+import yaml
 
 from espnet_hatiam.bin import compare_systems
 from espnet_hatiam.bin import score as score_cli
@@ -194,3 +195,41 @@ def test_compare_systems_pairs_lowest_seeds_without_a_shared_one_and_names_missi
         compare_systems.main(cmd + ["--main_mode", "greedy", "--pairs", "one:two@beam"])
     with pytest.raises(SystemExit, match="system 'one' has no mode 'beam'; name one of"):
         compare_systems.main(cmd)
+
+
+def test_comparison_header_describes_the_sets_and_each_systems_setup_from_its_config(tmp_path):
+    from espnet_hatiam.scoring.setup import describe_systems, set_sizes
+
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "text").write_text("a X\nb Y\n")
+    (tmp_path / "train" / "utt2num_samples").write_text("a 28800000\nb 28800000\n")  # 1 h at 16 kHz
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "text").write_text("c Z\n")
+    assert set_sizes(tmp_path, ["train", "test", "test", "absent"]) == (
+        "train (2 utterances, 1.00 h) / test (1 utterances)")
+    base = {"encoder": "conformer", "encoder_conf": {"num_blocks": 4, "output_size": 144}, "max_epoch": 26,
+            "keep_nbest_models": 5, "specaug": None, "init_param": []}
+    configs = {
+        "asr_train_hat_iam_bpe30_seed1": {**base, "joint_type": "hat", "model_conf": {"iam_weight": 0.3}},
+        "asr_train_hat_iam_bpe30_seed2": {**base, "joint_type": "hat", "model_conf": {"iam_weight": 0.3}},
+        "asr_train_hat_iam_bpe30_seed3": {**base, "joint_type": "hat", "model_conf": {"iam_weight": 0.3},
+                                          "specaug": "specaug"},
+        "asr_train_rnnt_bpe30_seed1": {**base, "joint_type": "rnnt", "init_param": ["x.pth:encoder:encoder"]},
+        "asr_train_espnet_ctc_att_bpe30_seed1": {**base, "model": "espnet", "decoder": "transformer",
+                                                 "decoder_conf": {"num_blocks": 3}, "model_conf": {"ctc_weight": 0.3}},
+    }
+    for name, config in configs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text(yaml.safe_dump(config))
+    lines = describe_systems(sorted(tmp_path.glob("asr_*")) + [tmp_path / "train"])
+    common = "26 epochs, {}, {}, 5 best averaged"
+    assert lines == [
+        "train_espnet_ctc_att (seed 1): conformer 4 x 144, transformer decoder 3 blocks, ctc_weight 0.3, "
+        + common.format("no SpecAugment", "random init"),
+        "train_hat_iam (seeds 1, 2): conformer 4 x 144, hat joint, iam_weight 0.3, "
+        + common.format("no SpecAugment", "random init"),
+        "train_hat_iam (seed 3): conformer 4 x 144, hat joint, iam_weight 0.3, "
+        + common.format("SpecAugment", "random init"),
+        "train_rnnt (seed 1): conformer 4 x 144, rnnt joint, "
+        + common.format("no SpecAugment", "init x.pth:encoder:encoder"),
+    ]

@@ -14,8 +14,11 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
 from espnet_hatiam.scoring.compare import EXP_NAME, collect, plot_speed_accuracy, report
 from espnet_hatiam.scoring.learning_curves import curve_table, plot_learning_curves, read_curve
+from espnet_hatiam.scoring.setup import describe_systems, environment, set_sizes
 
 CURVES_NOTE = (
     "Validation loss and WER after each epoch, as each model reports them in its train.log (the transducers: "
@@ -37,12 +40,45 @@ def learning_curves(exps, png: Path, out: Path) -> str:
             f"![learning curves]({os.path.relpath(png, out.parent)})\n")
 
 
+MODEL_TITLES = {"valid.wer.ave": "Average of the {n} best checkpoints by validation WER",
+                "valid.acc.ave": "Average of the {n} best checkpoints by validation accuracy",
+                "valid.wer.best": "Single best checkpoint by validation WER"}
+
+
+def model_section(text: str, model: str, exps) -> str:
+    """One model's report under a ``## <what the model is>`` heading, its own headings one level down."""
+    keep = {yaml_value(exp / "config.yaml", "keep_nbest_models") for exp in exps} - {None}
+    title = MODEL_TITLES.get(model, model).format(n=" or ".join(map(str, sorted(keep))) or "n")
+    body = "\n".join("#" + line if line.startswith("## ") else line for line in text.splitlines()[1:])
+    return f"## {title} (`{model}.pth`)\n{body}\n"
+
+
+def yaml_value(path: Path, key: str):
+    """A top-level key of a yaml file, None when the file or the key is missing."""
+    if not path.exists():
+        return None
+    with open(path, encoding="utf-8") as f:
+        return (yaml.safe_load(f) or {}).get(key)
+
+
+def header(title: str, exps, ref_dir: Path, setup_sets, notes) -> str:
+    """Title, environment, data sizes, each system's setup (from its config.yaml) and the recipe's notes."""
+    lines = [f"# {title}", "", f"- made on {environment()}"]
+    if setup_sets:
+        lines.append(f"- data: {set_sizes(ref_dir, setup_sets)}")
+    lines += [f"- {line}" for line in describe_systems(exps)]
+    lines += [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n\n"
+
+
 def main(cmd=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exps", type=Path, nargs="+", required=True, help="experiment dirs (others are skipped)")
     parser.add_argument("--ref_dir", type=Path, default=Path("dump/raw"), help="references at <ref_dir>/<set>/text")
     parser.add_argument("--sets", required=True, help="space-separated set names")
-    parser.add_argument("--model", default="valid.wer.ave", help="checkpoint tag of decode_<mode>_<model>")
+    parser.add_argument("--models", default="valid.wer.ave",
+                        help="space-separated checkpoint tags of decode_<mode>_<model>: the first gets every table, "
+                             "the others the main mode's (pairs without @)")
     parser.add_argument("--main_mode", default="beam", help="mode of the seed table and of pair sides without @")
     parser.add_argument("--pairs", default="", help="space-separated <system>[@<mode>]:<system>[@<mode>]")
     parser.add_argument("--num_samples", type=int, default=10000, help="bootstrap resamples")
@@ -52,20 +88,27 @@ def main(cmd=None):
     parser.add_argument("--plot_set", default="test")
     parser.add_argument("--curves", type=Path, default=None,
                         help="learning-curve PNG (validation loss and WER per epoch, from each train.log)")
+    parser.add_argument("--title", default="System comparison")
+    parser.add_argument("--setup_sets", default="", help="sets whose sizes the header gives (e.g. train, dev, test)")
+    parser.add_argument("--note", action="append", default=[], help="a header line of the recipe's (repeatable)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(cmd)
     if args.plot and not args.plot_system:
         parser.error("--plot needs --plot_system")
     sets = args.sets.split()
+    pairs = args.pairs.split()
     try:
-        decodings = collect(args.exps, sets, args.model)
-        link = None
-        if args.plot:
-            args.plot.parent.mkdir(parents=True, exist_ok=True)
-            plot_speed_accuracy(decodings, args.plot_system, args.plot_set, args.plot)
-            link = os.path.relpath(args.plot, args.out.parent)
-        text = report(decodings, sets, args.pairs.split(), args.ref_dir, args.main_mode, args.num_samples,
-                      args.seed, link)
+        text = header(args.title, args.exps, args.ref_dir, args.setup_sets.split(), args.note)
+        for index, model in enumerate(args.models.split()):
+            decodings = collect(args.exps, sets, model)
+            link = None
+            if args.plot and index == 0:
+                args.plot.parent.mkdir(parents=True, exist_ok=True)
+                plot_speed_accuracy(decodings, args.plot_system, args.plot_set, args.plot)
+                link = os.path.relpath(args.plot, args.out.parent)
+            model_pairs = pairs if index == 0 else [p for p in pairs if "@" not in p]
+            text += model_section(report(decodings, sets, model_pairs, args.ref_dir, args.main_mode,
+                                         args.num_samples, args.seed, link), model, args.exps)
         if args.curves:
             text += learning_curves(args.exps, args.curves, args.out)
     except (OSError, ValueError) as e:

@@ -1,31 +1,6 @@
 #!/usr/bin/env bash
-# an4: ESPnet's hybrid CTC/attention model (espnet2.bin.asr_train / Speech2Text, joint
-# CTC/attention beam search) through the same stages, data, features, BPE and seeds as run.sh.
+# an4: ESPnet's hybrid CTC/attention model alone (espnet2.bin.asr_train / Speech2Text, joint
+# CTC/attention beam search), through the same stages, data, features, BPE and seeds as run.sh.
 #
-#   ./run_espnet.sh [--seeds "2024 1 2"] [hat_asr.sh options]
-set -euo pipefail
-
-seeds="2024 1 2"
-args=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --seeds) seeds=$2; shift 2 ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
-
-for seed in ${seeds}; do
-    ./hat_asr.sh \
-        --asr_task espnet \
-        --train_set train_nodev \
-        --valid_set train_dev \
-        --test_sets "train_dev test" \
-        --nbpe 30 \
-        --asr_config conf/train_espnet_ctc_att.yaml \
-        --asr_tag "train_espnet_ctc_att_bpe30_seed${seed}" \
-        --asr_args "--seed ${seed}" \
-        --inference_configs conf/decode_espnet_ctc_att.yaml \
-        --inference_batch_size 1 \
-        --inference_nj 1 \
-        "${args[@]}"
-done
+#   ./run_espnet.sh [--seeds "2024 1 2"] [run.sh options]
+exec ./run.sh --systems train_espnet_ctc_att --compare false "$@"
