@@ -171,3 +171,40 @@ def test_a_killed_decoding_reruns_only_its_unfinished_job(mini_recipe, tmp_path)
     assert (out / "logdir/output.1/1best_recog/text").stat().st_mtime_ns == kept
     assert json.loads((out / "decode_stats.json").read_text())["utterances"] == 9
     assert len((out / "1best_recog/text").read_text().splitlines()) == 9
+
+
+ESPNET_TINY = """\
+model_conf: {ctc_weight: 0.3}
+frontend_conf: {n_fft: 512, hop_length: 160, n_mels: 40}
+encoder: conformer
+encoder_conf: {output_size: 48, attention_heads: 2, linear_units: 96, num_blocks: 1, input_layer: conv2d, cnn_module_kernel: 7, rel_pos_type: latest}
+decoder: transformer
+decoder_conf: {attention_heads: 2, linear_units: 96, num_blocks: 1}
+optim: adam
+optim_conf: {lr: 0.01}
+batch_type: folded
+batch_size: 8
+max_epoch: 2
+num_att_plot: 0
+num_workers: 0
+best_model_criterion: [[valid, acc, max]]
+keep_nbest_models: 2
+"""
+
+
+def test_espnet_baseline_trains_and_decodes_through_the_same_stages(mini_recipe, tmp_path):
+    """--asr_task espnet: ESPnet's own ASR task (checkpoints written atomically), decoded with its joint
+    CTC/attention beam search, scored like the transducers, from the same dump and token list."""
+    recipe = tmp_path / "asr1"
+    shutil.copytree(mini_recipe, recipe, symlinks=True)
+    (recipe / "conf" / "espnet_tiny.yaml").write_text(ESPNET_TINY)
+    (recipe / "conf" / "decode_ctc_att.yaml").write_text("beam_size: 2\nctc_weight: 0.3\n")
+    run_recipe(recipe, "--asr_task", "espnet", "--asr_config", "conf/espnet_tiny.yaml", "--asr_tag", "espnet_tiny",
+               "--inference_configs", "conf/decode_ctc_att.yaml", "--inference_model", "valid.acc.ave.pth",
+               "--stage", "11", "--stop_stage", "13")
+    exp = recipe / "exp" / "asr_espnet_tiny"
+    assert "espnet_hatiam.bin.espnet_asr_train" in (exp / "train.log").read_text()
+    assert not list(exp.glob("*.tmp"))
+    score = json.loads((exp / "decode_ctc_att_valid.acc.ave" / "test" / "score.json").read_text())
+    test_utterances = len((recipe / "dump" / "raw" / "test" / "text").read_text().splitlines())
+    assert score["wer"]["Snt"] == test_utterances and 0 <= score["wer"]["Err"]

@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -78,3 +79,63 @@ def test_kill_9_then_resume_ends_as_the_uninterrupted_run(mini_recipe, tmp_path)
     ours, theirs = (torch.load(r / EXP / "5epoch.pth", map_location="cpu") for r in (recipe, mini_recipe))
     for name, value in theirs.items():  # the same seed and data: the same weights (CPU)
         torch.testing.assert_close(ours[name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+# ------------------------------------------------------------------ checkpoints written whole or not at all
+
+_SAVE_FOREVER = """
+import sys, torch
+from espnet_hatiam.tasks.atomic_save import atomic_torch_save
+path = sys.argv[1]
+with atomic_torch_save():
+    torch.save({"step": 0}, path)
+    big = torch.zeros(50_000_000)  # 200 MB: the write takes long enough to be killed inside it
+    step = 1
+    while True:
+        torch.save({"step": step, "weights": big}, path)
+        step += 1
+"""
+
+
+def test_a_kill_during_a_checkpoint_write_leaves_the_previous_checkpoint(tmp_path):
+    """SIGKILL while torch.save writes: the checkpoint on disk is still a whole earlier one."""
+    path = tmp_path / "checkpoint.pth"
+    process = subprocess.Popen([sys.executable, "-c", _SAVE_FOREVER, str(path)])
+    deadline = time.time() + 120
+    while not (tmp_path / "checkpoint.pth.tmp").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    process.kill()
+    process.wait()
+    assert (tmp_path / "checkpoint.pth.tmp").exists(), "the write was not caught in progress"
+    state = torch.load(path, map_location="cpu")  # a truncated file would raise here
+    assert state["step"] == 0 or state["weights"].numel() == 50_000_000
+
+
+def test_a_failed_save_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    from espnet_hatiam.tasks.atomic_save import atomic_torch_save
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("cannot pickle")
+
+    path = tmp_path / "checkpoint.pth"
+    original = torch.save
+    with atomic_torch_save():
+        assert torch.save is not original
+        torch.save({"step": 1}, path)
+        with pytest.raises(RuntimeError, match="cannot pickle"):
+            torch.save({"step": 2, "bad": Unpicklable()}, path)
+    assert torch.save is original
+    assert torch.load(path) == {"step": 1} and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pth"]
+
+
+def test_both_training_tasks_write_checkpoints_atomically():
+    """HATASRTask and the ESPnet baseline's task run their training workers inside atomic_torch_save."""
+    from espnet2.tasks.asr import ASRTask
+
+    from espnet_hatiam.bin.espnet_asr_train import ESPnetASRTask
+    from espnet_hatiam.tasks.atomic_save import AtomicCheckpoints
+
+    for task in (HATASRTask, ESPnetASRTask):
+        assert task.__mro__.index(AtomicCheckpoints) < task.__mro__.index(ASRTask)
+        assert task.main_worker.__func__ is AtomicCheckpoints.main_worker.__func__

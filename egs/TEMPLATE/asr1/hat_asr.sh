@@ -7,7 +7,7 @@
 #   4  filter                    drop empty text, too short/long utterances (train and valid)
 #   5  token list                sentencepiece (or char) tokens, <blank> first
 #  10  collect stats             feature shapes and global mean/variance
-#  11  training                  espnet_hatiam.bin.hat_asr_train (--asr_task espnet: espnet2.bin.asr_train)
+#  11  training                  espnet_hatiam.bin.hat_asr_train (--asr_task espnet: espnet_hatiam.bin.espnet_asr_train, ESPnet's asr_train)
 #  12  decoding                  every --inference_configs x --test_sets, --nj jobs, merged
 #  13  scoring                   WER/CER, RTF, skip ratios -> exp/<asr>/RESULTS.md (and
 #                                RESULTS.md with --update_results true)
@@ -93,7 +93,7 @@ done
 case "${token_type}" in bpe|char) ;; *) die "--token_type must be bpe or char, got '${token_type}'" ;; esac
 case "${asr_task}" in
     hat) train_module=espnet_hatiam.bin.hat_asr_train; inference_module=espnet_hatiam.bin.hat_asr_inference ;;
-    espnet) train_module=espnet2.bin.asr_train; inference_module=espnet_hatiam.bin.espnet_asr_inference ;;
+    espnet) train_module=espnet_hatiam.bin.espnet_asr_train; inference_module=espnet_hatiam.bin.espnet_asr_inference ;;
     *) die "--asr_task must be hat or espnet, got '${asr_task}'" ;;
 esac
 case "${gpu_inference}" in true) device=cuda ;; false) device=cpu ;; *) die "--gpu_inference must be true or false" ;; esac

@@ -1,0 +1,24 @@
+#!/usr/bin/env python3
+"""ESPnet's own ASR task (``espnet2.bin.asr_train``, the CTC/attention baseline), unchanged but for
+checkpoints written atomically (``tasks.atomic_save``), as this project's models are."""
+
+from espnet2.tasks.asr import ASRTask
+
+from espnet_hatiam.tasks.atomic_save import AtomicCheckpoints
+
+
+class ESPnetASRTask(AtomicCheckpoints, ASRTask):
+    """ESPnet's ``ASRTask`` whose training writes ``checkpoint.pth`` and the epoch snapshots atomically."""
+
+
+def get_parser():
+    return ESPnetASRTask.get_parser()
+
+
+def main(cmd=None):
+    """Example: python -m espnet_hatiam.bin.espnet_asr_train --config conf/train_espnet_ctc_att.yaml ..."""
+    ESPnetASRTask.main(cmd=cmd)
+
+
+if __name__ == "__main__":
+    main()
