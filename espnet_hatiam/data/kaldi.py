@@ -12,27 +12,33 @@ with white space as if it had no indentation, and reports a repeated id as a
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Tuple, Union
 
+from espnet_hatiam.errors import InputError
+
 PathLike = Union[Path, str]
 
 
 def read_table(path: PathLike) -> Dict[str, str]:
     """``{id: value}`` in file order; blank lines are skipped.
 
-    Raises ValueError ``"<path>:<line>: ..."`` for a line that starts with white space (no id)
-    and for an id that an earlier line already has.
+    Raises InputError ``"<path>:<line>: ..."`` for a line that starts with white space (no id),
+    an id that an earlier line already has, and bytes that are not UTF-8.
     """
     table: Dict[str, str] = {}
     lines: Dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            if line[0].isspace():
-                raise ValueError(f"{path}:{number}: no id at the start of the line {line.rstrip()!r}")
-            key, *value = line.split(maxsplit=1)
-            if key in table:
-                raise ValueError(f"{path}:{number}: id '{key}' repeats line {lines[key]}")
-            table[key], lines[key] = (value[0].strip() if value else ""), number
+    number = 0
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                if line[0].isspace():
+                    raise InputError(f"{path}:{number}: no id at the start of the line {line.rstrip()!r}")
+                key, *value = line.split(maxsplit=1)
+                if key in table:
+                    raise InputError(f"{path}:{number}: id '{key}' repeats line {lines[key]}")
+                table[key], lines[key] = (value[0].strip() if value else ""), number
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text after line {number} ({error.reason})") from None
     return table
 
 

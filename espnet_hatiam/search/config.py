@@ -39,6 +39,10 @@ class SearchConfig:
         def refuse(name: str, rule: str):
             raise InputError(f"search option '{name}' must be {rule}, got {getattr(self, name)!r}")
 
+        for f in fields(self):  # the type of each default: what a yaml file or the command line may get wrong
+            value, kind = getattr(self, f.name), type(f.default)
+            if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
+                refuse(f.name, {int: "an integer", float: "a number", str: "a string"}[kind])
         if self.search_type not in SEARCH_TYPES:
             refuse("search_type", "one of " + ", ".join(SEARCH_TYPES))
         if self.espnet_search_type not in ESPNET_SEARCH_TYPES:
