@@ -148,3 +148,54 @@ def test_lm_shallow_fusion_from_espnet_lm_files(mini_recipe, tmp_path):
     assert fused(audio)[0][3].score != pytest.approx(plain(audio)[0][3].score)  # the LM bonus moves it
     with pytest.raises(ValueError, match="need an LM"):
         _speech2text(mini_recipe, lm_weight=0.5)
+
+
+# ------------------------------------------------------------------ long recordings in windows
+
+
+def test_window_features_equal_the_whole_recordings_and_full_context_is_the_one_pass_encoding(mini_recipe):
+    """models.long_form: each window's features are the whole recording's frames (the STFT margin), and
+    with context over the whole recording the windowed encoding is the one-pass one."""
+    import numpy as np
+    import torch
+
+    from espnet_hatiam.models.long_form import _window_features, encode_in_windows
+
+    model = _speech2text(mini_recipe).model
+    speech = torch.from_numpy(np.concatenate(_test_audio(mini_recipe, 4)))
+    with torch.no_grad():
+        feats, lengths = model._extract_feats(speech[None], torch.tensor([speech.numel()]))
+        feats, _ = model.normalize(feats, lengths)
+        total = int(lengths[0])
+        for first, last in ((0, 7), (0, total), (1, 2), (5, 40), (total - 9, total), (total // 2, total - 1)):
+            torch.testing.assert_close(_window_features(model, speech, first, last), feats[:, first:last],
+                                       rtol=1e-5, atol=1e-5)
+        one_pass, one_pass_lens = model.encode(speech[None], torch.tensor([speech.numel()]))
+        for window in (8, 40, total):
+            windowed, lens = encode_in_windows(model, speech, window, context=total)
+            assert lens.tolist() == one_pass_lens.tolist()
+            torch.testing.assert_close(windowed, one_pass, rtol=1e-4, atol=1e-4)
+
+
+def test_a_long_recording_decodes_in_windows_beside_short_ones(mini_recipe):
+    """Over window + 2 x context a recording is encoded in windows: as many frames as in one pass, and the
+    short utterances of its batch decode as they do alone."""
+    import numpy as np
+    import torch
+
+    audio = _test_audio(mini_recipe, 5)
+    long = np.concatenate(audio)
+    one_pass = _speech2text(mini_recipe, encode_window_seconds=0)
+    windowed = _speech2text(mini_recipe, encode_window_seconds=2.0, encode_context_seconds=0.5)
+    assert len(long) > windowed.one_pass_samples > max(len(a) for a in audio[:2])
+    batch = [long, audio[0], audio[1]]
+    lengths = torch.tensor([len(a) for a in batch])
+    speech = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(a) for a in batch], batch_first=True)
+    results = windowed.decode_batch(speech, lengths)
+    frames = windowed.last_counters.frames.tolist()
+    expected = one_pass.decode_batch(speech, lengths)
+    assert frames == one_pass.last_counters.frames.tolist()
+    assert [r[0][0] for r in results[1:]] == [r[0][0] for r in expected[1:]]
+    assert results[0][0][0]  # the long one has a hypothesis
+    with pytest.raises(ValueError, match="encode_window_seconds"):
+        _speech2text(mini_recipe, encode_window_seconds=-1)

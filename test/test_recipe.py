@@ -2,11 +2,12 @@
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import REPO, make_mini_recipe, run_recipe
+from conftest import MINI_OPTIONS, REPO, make_mini_recipe, run_recipe
 
 EXP = "exp/asr_tiny_char"
 
@@ -208,3 +209,39 @@ def test_espnet_baseline_trains_and_decodes_through_the_same_stages(mini_recipe,
     score = json.loads((exp / "decode_ctc_att_valid.acc.ave" / "test" / "score.json").read_text())
     test_utterances = len((recipe / "dump" / "raw" / "test" / "text").read_text().splitlines())
     assert score["wer"]["Snt"] == test_utterances and 0 <= score["wer"]["Err"]
+
+
+FAKE_SBATCH = """#!/usr/bin/env bash
+# sbatch --wait --array=A-B --output=LOG_%a [options] SCRIPT: runs the array's tasks here, as slurm would.
+echo "$@" >> "$(dirname "$0")/sbatch.calls"
+for arg in "$@"; do
+    case "$arg" in --array=*) range=${arg#--array=} ;; --output=*) output=${arg#--output=} ;; esac
+done
+script=${!#}
+for ((i = ${range%-*}; i <= ${range#*-}; i++)); do
+    SLURM_ARRAY_TASK_ID=$i bash "$script" > "${output//%a/$i}" 2>&1 || exit 1
+done
+"""
+
+
+def test_decoding_jobs_through_slurm_match_the_local_ones(mini_recipe, tmp_path):
+    """cmd_backend=slurm: stage 12's --inference_nj jobs go to one sbatch array job (a stand-in that runs
+    the tasks as slurm would), with $SLURM_OPTS, and give the local backend's hypotheses."""
+    recipe = tmp_path / "asr1"
+    shutil.copytree(mini_recipe, recipe, symlinks=True)
+    out = recipe / EXP / "decode_greedy_valid.wer.ave/test"
+    local = (out / "1best_recog/text").read_text()
+    shutil.rmtree(out)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(FAKE_SBATCH)
+    (bin_dir / "sbatch").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "cmd_backend": "slurm",
+           "SLURM_OPTS": "--partition cpu"}
+    result = subprocess.run(["./hat_asr.sh", *MINI_OPTIONS, "--stage", "12", "--stop_stage", "12",
+                             "--inference_configs", "conf/decode_greedy.yaml", "--inference_nj", "2"],
+                            cwd=recipe, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    calls = (bin_dir / "sbatch.calls").read_text().splitlines()
+    assert len(calls) == 1 and "--array=1-2" in calls[0] and "--partition cpu" in calls[0]
+    assert (out / "1best_recog/text").read_text() == local

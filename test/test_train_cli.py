@@ -139,3 +139,36 @@ def test_both_training_tasks_write_checkpoints_atomically():
     for task in (HATASRTask, ESPnetASRTask):
         assert task.__mro__.index(AtomicCheckpoints) < task.__mro__.index(ASRTask)
         assert task.main_worker.__func__ is AtomicCheckpoints.main_worker.__func__
+
+
+# ------------------------------------------------------------------ data-parallel training on CPU (gloo)
+
+
+def test_two_process_data_parallel_training_on_cpu_with_gloo(mini_recipe, tmp_path):
+    """ESPnet's own distributed options, two CPU processes (--ngpu 0, gloo, env:// rendezvous), the way
+    a multi-node or multi-GPU user runs it: both ranks train, only rank 0 writes the checkpoints, and the
+    result is an ordinary model that resumes."""
+    import socket
+
+    command = (mini_recipe / EXP / "train.log").read_text().splitlines()[0].lstrip("# ").split()
+    command = [sys.executable if word == "python3" else word for word in command]
+    out = tmp_path / "ddp"
+    command[command.index("--output_dir") + 1] = str(out)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dist = ["--max_epoch", "2", "--multiprocessing_distributed", "false", "--dist_backend", "gloo",
+            "--dist_init_method", "env://", "--dist_world_size", "2", "--dist_master_addr", "127.0.0.1",
+            "--dist_master_port", str(port), "--num_workers", "0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ranks = [subprocess.Popen([*command, *dist, "--dist_rank", str(rank)], cwd=mini_recipe, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+    logs = [rank.communicate(timeout=600)[0] for rank in ranks]
+    assert [rank.returncode for rank in ranks] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    import yaml
+
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert (config["distributed"], config["dist_world_size"], config["dist_backend"]) == (True, 2, "gloo")
+    assert (out / "checkpoint.pth").is_file() and (out / "2epoch.pth").is_file()
+    assert len(_train_losses(out / "checkpoint.pth")) == 2
+    assert not list(out.glob("*.tmp"))

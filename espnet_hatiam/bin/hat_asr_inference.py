@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from espnet_hatiam.data import checks, decode_dir
-from espnet_hatiam.errors import one_line_errors
+from espnet_hatiam.errors import InputError, one_line_errors
+from espnet_hatiam.models.long_form import encode_in_windows
 from espnet_hatiam.search import Hypothesis, RNNLMFusion, SearchConfig, SearchCounters, decode_encoded
 
 Result = Tuple[str, List[str], List[int], Any]  # (text, tokens, token_ids, hypothesis)
@@ -41,6 +42,9 @@ class HATSpeech2Text:
         lm_train_config, lm_file: an ESPnet RNN LM (``espnet2.bin.lm_train``, ``lm: seq_rnn``)
             on the same token list, for shallow fusion in the beam search
             (``lm_weight``/``ilm_weight`` of the search config).
+        encode_window_seconds, encode_context_seconds: a recording longer than the window plus
+            twice the context is encoded in windows (``models.long_form``), in memory linear in its
+            length; 0 encodes every recording in one pass.
 
     After each call, :attr:`last_counters` and :attr:`last_timing` describe the batch.
     """
@@ -55,6 +59,8 @@ class HATSpeech2Text:
         bpemodel: Optional[str] = None,
         lm_train_config: Optional[str] = None,
         lm_file: Optional[str] = None,
+        encode_window_seconds: float = 30.0,
+        encode_context_seconds: float = 5.0,
         **search_options: Any,
     ):
         from espnet2.text.build_tokenizer import build_tokenizer
@@ -91,6 +97,14 @@ class HATSpeech2Text:
             self.fusion = RNNLMFusion(lm_model.lm.eval(), model.joint_network, config.lm_weight, config.ilm_weight)
         elif config.lm_weight or config.ilm_weight:
             raise ValueError("lm_weight/ilm_weight need an LM: give lm_train_config and lm_file")
+        if encode_window_seconds < 0 or encode_context_seconds < 0:
+            raise InputError(f"encode_window_seconds and encode_context_seconds must be >= 0, got "
+                             f"{encode_window_seconds} and {encode_context_seconds}")
+        stft = getattr(model.frontend, "stft", None)  # windows need ESPnet's STFT frontend
+        frames_per_second = self.fs / stft.hop_length if stft is not None else 0.0
+        self.window = round(encode_window_seconds * frames_per_second)
+        self.context = round(encode_context_seconds * frames_per_second)
+        self.one_pass_samples = round((encode_window_seconds + 2 * encode_context_seconds) * self.fs)
         self.last_counters: Optional[SearchCounters] = None
         self.last_timing: Dict[str, float] = {}
 
@@ -114,7 +128,7 @@ class HATSpeech2Text:
         """Decode a padded batch ``(B, L)`` with lengths ``(B,)``: one n-best list per utterance."""
         speech, speech_lengths = speech.to(self.device), speech_lengths.to(self.device)
         start = self._clock()
-        enc_out, enc_lens = self.model.encode(speech, speech_lengths)
+        enc_out, enc_lens = self.encode(speech, speech_lengths)
         encoded = self._clock()
         counters = SearchCounters.for_lengths(enc_lens)
         nbests = self.search_encoded(enc_out, enc_lens, counters)
@@ -126,6 +140,20 @@ class HATSpeech2Text:
             "audio_seconds": float(speech_lengths.sum()) / self.fs,
         }
         return [[self.result(hyp) for hyp in nbest] for nbest in nbests]
+
+    def encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Encoder output ``(B, T, De)``, ``(B,)``; recordings over the one-pass limit in windows."""
+        if not self.window or int(speech_lengths.max()) <= self.one_pass_samples:
+            return self.model.encode(speech, speech_lengths)
+        outs, lens = [], []
+        for utterance, length in zip(speech, speech_lengths):
+            if int(length) > self.one_pass_samples:
+                out, out_len = encode_in_windows(self.model, utterance[: int(length)], self.window, self.context)
+            else:
+                out, out_len = self.model.encode(utterance[None, : int(length)], length.view(1))
+            outs.append(out[0])
+            lens.append(out_len)
+        return torch.nn.utils.rnn.pad_sequence(outs, batch_first=True), torch.cat(lens)
 
     def _clock(self) -> float:
         """Wall time after the device's queued work is done (CUDA runs asynchronously)."""
@@ -181,6 +209,10 @@ def get_parser() -> argparse.ArgumentParser:
         lm_group_title="external LM for shallow fusion (weights: --lm_weight, --ilm_weight)",
     )
     SearchConfig.add_arguments(parser)
+    group = parser.add_argument_group("long recordings (memory linear in their length)")
+    group.add_argument("--encode_window_seconds", type=float, default=30.0,
+                       help="a recording longer than window + 2 x context is encoded in windows; 0: one pass")
+    group.add_argument("--encode_context_seconds", type=float, default=5.0, help="context on either side")
     return parser
 
 
