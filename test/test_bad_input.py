@@ -246,3 +246,16 @@ def test_unknown_training_config_key_is_named(tmp_path, capsys):
         HATASRTask.main(cmd=["--config", str(tmp_path / "train.yaml"), "--output_dir", str(tmp_path / "exp")])
     assert exit.value.code == 2
     assert f"unrecognized arguments: max_epohc (from {tmp_path / 'train.yaml'})" in capsys.readouterr().err
+
+
+def test_an_error_that_is_not_the_checkpoints_stays_a_traceback():
+    """loading_model names bad checkpoints; a RuntimeError of another cause (out of memory, a bug) is not
+    disguised as one."""
+    from espnet_hatiam.data.checks import loading_model
+
+    with pytest.raises(InputError, match="cannot be loaded"):
+        with loading_model("c.yaml", "m.pth"):
+            raise RuntimeError("Error(s) in loading state_dict for ESPnetHATModel: size mismatch")
+    with pytest.raises(RuntimeError, match="out of memory"):
+        with loading_model("c.yaml", "m.pth"):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")

@@ -86,6 +86,10 @@ def count_unknown_tokens(text_file: Path, token_list: Sequence[str], tokenizer) 
                         f"list, trained as <unk> (e.g. {utt}: {' '.join(sorted(set(unknown[utt])))})")
 
 
+CHECKPOINT_ERRORS = ("state_dict", "PytorchStreamReader", "zip archive", "EOF")
+"""Signs in a RuntimeError's message that torch.load or load_state_dict refused the file."""
+
+
 @contextlib.contextmanager
 def loading_model(train_config: str, model_file: Optional[str]) -> Iterator[None]:
     """Turn the errors of loading a checkpoint into an InputError naming both files: a truncated
@@ -96,6 +100,8 @@ def loading_model(train_config: str, model_file: Optional[str]) -> Iterator[None
     try:
         yield
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        if type(error) is RuntimeError and not any(sign in str(error) for sign in CHECKPOINT_ERRORS):
+            raise  # not the checkpoint's fault (e.g. out of memory while building the model): a genuine error
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(f"--asr_model_file '{model_file}' cannot be loaded with --asr_train_config "
                          f"'{train_config}' (truncated, or another model's?): {reason}") from None
