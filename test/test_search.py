@@ -341,3 +341,23 @@ def test_lm_with_another_token_list_is_refused(model):
 
     with pytest.raises(ValueError, match="token list"):
         RNNLMFusion(_tiny_lm(5), model.joint_network, 0.5, 0.0)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_prediction_network_step_equals_espnets_rnn_forward(layers):
+    """The search's LSTM step (torch.lstm_cell on the decoder's weights) is ESPnet's rnn_forward."""
+    from espnet2.asr.decoder.transducer_decoder import TransducerDecoder
+
+    from espnet_hatiam.search.state import PredictionNetwork
+
+    torch.manual_seed(0)
+    decoder = TransducerDecoder(vocab_size=12, num_layers=layers, hidden_size=16, dropout=0.1, dropout_embed=0.1).eval()
+    prediction = PredictionNetwork(decoder)
+    state = (torch.randn(layers, 5, 16), torch.randn(layers, 5, 16))
+    tokens = torch.tensor([0, 3, 11, 3, 7])
+    out, (h, c) = prediction.step(tokens, state)
+    with torch.no_grad():
+        ref_out, (ref_h, ref_c) = decoder.rnn_forward(decoder.embed(tokens.unsqueeze(1)), state)
+    torch.testing.assert_close(out, ref_out.squeeze(1), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h, ref_h, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(c, ref_c, rtol=1e-5, atol=1e-6)
