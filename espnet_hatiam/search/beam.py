@@ -70,7 +70,8 @@ def modified_beam_search(
     device = enc_out.device
     batch, K, V1, S = enc_out.size(0), beam_size, joint.vocab_size, max_sym_per_frame
     lens, order = enc_lens.sort(descending=True)
-    frames = int(lens[0]) if batch else 0
+    live = lens.tolist()  # host copy: how many utterances are still live at each frame
+    frames = live[0] if batch else 0
     enc_proj = joint.project_encoder(enc_out[order])
     prediction = PredictionNetwork(decoder)
     dec_out, state = prediction.initial(batch * K, device)
@@ -84,11 +85,13 @@ def modified_beam_search(
     labels = torch.zeros(batch, K, frames * S + 1, dtype=torch.long, device=device)  # 0 beyond lengths
     lengths = torch.zeros(batch, K, dtype=torch.long, device=device)
     longest = 0  # bound on lengths, kept on the host
-    joint_evals = torch.zeros(batch, dtype=torch.long)
-    label_projs = torch.zeros(batch, dtype=torch.long)
+    joint_evals = torch.zeros(batch, dtype=torch.long, device=device)  # counted on the device, copied once
+    label_projs = torch.zeros(batch, dtype=torch.long, device=device)
 
+    n = batch
     for t in range(frames):
-        n = int((lens > t).sum())
+        while live[n - 1] <= t:
+            n -= 1
         active = scores[:n] > NEG_INF
         for s in range(S):
             rows = active.view(-1).nonzero().squeeze(1)
@@ -109,8 +112,8 @@ def modified_beam_search(
                 log_probs[rows, 1:] += bonus[rows]
             if s:  # hypotheses that left the frame earlier compete unchanged
                 log_probs[(~active & (scores[:n] > NEG_INF)).view(-1), 0] = 0.0
-            joint_evals[:n] += active.sum(1).cpu()
-            label_projs[:n] += torch.bincount(projected // K, minlength=n).cpu()
+            joint_evals[:n] += active.sum(1)
+            label_projs[:n] += torch.bincount(projected // K, minlength=n)
 
             candidates = (scores[:n].view(-1, 1) + log_probs).view(n, K * V1)
             top_scores, top_index = candidates.topk(K, dim=1)
@@ -145,8 +148,8 @@ def modified_beam_search(
             active = still_active & keep
 
     if counters is not None:
-        counters.joint_evaluations[order.cpu()] += joint_evals
-        counters.label_projections[order.cpu()] += label_projs
+        counters.joint_evaluations[order.cpu()] += joint_evals.cpu()
+        counters.label_projections[order.cpu()] += label_projs.cpu()
     return _nbest_lists(scores.cpu(), labels.cpu(), lengths.cpu(), order.cpu(), nbest)
 
 
