@@ -225,8 +225,9 @@ done
 
 
 def test_decoding_jobs_through_slurm_match_the_local_ones(mini_recipe, tmp_path):
-    """cmd_backend=slurm: stage 12's --inference_nj jobs go to one sbatch array job (a stand-in that runs
-    the tasks as slurm would), with $SLURM_OPTS, and give the local backend's hypotheses."""
+    """cmd_backend=slurm: each of stage 12's --inference_nj jobs is an sbatch --wait submission (array index =
+    job number, so that a re-run resubmits only unfinished jobs; a stand-in runs the tasks as slurm would),
+    with $SLURM_OPTS, and together they give the local backend's hypotheses."""
     recipe = tmp_path / "asr1"
     shutil.copytree(mini_recipe, recipe, symlinks=True)
     out = recipe / EXP / "decode_greedy_valid.wer.ave/test"
@@ -243,5 +244,6 @@ def test_decoding_jobs_through_slurm_match_the_local_ones(mini_recipe, tmp_path)
                             cwd=recipe, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     calls = (bin_dir / "sbatch.calls").read_text().splitlines()
-    assert len(calls) == 1 and "--array=1-2" in calls[0] and "--partition cpu" in calls[0]
+    arrays = sorted(next(a for a in call.split() if a.startswith("--array=")) for call in calls)
+    assert arrays == ["--array=1-1", "--array=2-2"] and all("--partition cpu" in call for call in calls)
     assert (out / "1best_recog/text").read_text() == local
