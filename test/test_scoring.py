@@ -219,8 +219,12 @@ def test_comparison_header_describes_the_sets_and_each_systems_setup_from_its_co
                                                  "decoder_conf": {"num_blocks": 3}, "model_conf": {"ctc_weight": 0.3}},
     }
     for name, config in configs.items():
-        (tmp_path / name).mkdir()
+        (tmp_path / name / "decode_beam_valid.wer.ave" / "test").mkdir(parents=True)
+        (tmp_path / name / "decode_beam_valid.wer.ave" / "test" / "score.json").write_text("{}")
         (tmp_path / name / "config.yaml").write_text(yaml.safe_dump(config))
+    training = tmp_path / "asr_train_hat_bpe30_seed1"  # still training: not decoded, not described
+    training.mkdir()
+    (training / "config.yaml").write_text(yaml.safe_dump(base))
     lines = describe_systems(sorted(tmp_path.glob("asr_*")) + [tmp_path / "train"])
     common = "26 epochs, {}, {}, 5 best averaged"
     assert lines == [

@@ -18,7 +18,7 @@ import yaml
 
 from espnet_hatiam.scoring.compare import EXP_NAME, collect, plot_speed_accuracy, report
 from espnet_hatiam.scoring.learning_curves import curve_table, plot_learning_curves, read_curve
-from espnet_hatiam.scoring.setup import describe_systems, environment, set_sizes
+from espnet_hatiam.scoring.setup import decoded, describe_systems, environment, set_sizes
 
 CURVES_NOTE = (
     "Validation loss and WER after each epoch, as each model reports them in its train.log (the transducers: "
@@ -32,7 +32,7 @@ def learning_curves(exps, png: Path, out: Path) -> str:
     curves = {}
     for exp in exps:
         match = EXP_NAME.fullmatch(exp.name)
-        if match and (exp / "train.log").exists():
+        if match and (exp / "train.log").exists() and decoded(exp):
             curves[f"{match['system']} seed {match['seed']}"] = read_curve(exp / "train.log")
     png.parent.mkdir(parents=True, exist_ok=True)
     plot_learning_curves(curves, png)

@@ -54,12 +54,17 @@ def describe_config(config: dict) -> str:
     return ", ".join(items)
 
 
+def decoded(exp: Path) -> bool:
+    """Whether an experiment has a scored decoding (one still training is not part of the comparison)."""
+    return any(exp.glob("decode_*/*/score.json"))
+
+
 def describe_systems(exps: Sequence[Path]) -> List[str]:
-    """``system (seeds 1, 2024): setup`` for each system; seeds whose setups differ are listed apart."""
+    """``system (seeds 1, 2024): setup`` for each decoded system; seeds whose setups differ are listed apart."""
     setups: Dict[str, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
     for exp in sorted(exps):
         match = EXP_NAME.fullmatch(exp.name)
-        if match is None or not (exp / "config.yaml").exists():
+        if match is None or not (exp / "config.yaml").exists() or not decoded(exp):
             continue
         with open(exp / "config.yaml", encoding="utf-8") as f:
             setups[match["system"]][describe_config(yaml.safe_load(f))].append(int(match["seed"]))
