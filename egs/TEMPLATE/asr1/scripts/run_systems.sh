@@ -83,12 +83,14 @@ decoding_of() {
         esac
         configs+=",${config}"
     done
-    echo "hat ${configs#,} 8 conf/decode_${main_mode}.yaml"
+    echo "hat ${configs:-,-} 8 conf/decode_${main_mode}.yaml"
 }
 
 if [ "${compare}" != only ]; then
     for system in ${systems}; do
         read -r task configs batch main_config < <(decoding_of "${system}")
+        configs=${configs#,}
+        [ "${configs}" != - ] || { echo "$0: no decoding config for ${system}: none of the modes is in conf/" >&2; exit 2; }
         for seed in ${seeds}; do
             common=(--asr_task "${task}" "${data_opts[@]}" --asr_config "conf/${system}.yaml"
                     --asr_tag "${system}_bpe${nbpe}_seed${seed}" --inference_batch_size "${batch}" --inference_nj 1)
