@@ -481,7 +481,8 @@ def test_librispeech_100_run_passes_gpu_options_through(tmp_path):
     recipe = tmp_path / "asr1"
     recipe.mkdir()
     shutil.copy(LS100 / "run.sh", recipe / "run.sh")
-    (recipe / "scripts").symlink_to(LS100.resolve() / "scripts")
+    for name in ("scripts", "conf"):
+        (recipe / name).symlink_to(LS100.resolve() / name)
     (recipe / "hat_asr.sh").write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
     (recipe / "hat_asr.sh").chmod(0o755)
     result = subprocess.run(["./run.sh", "--systems", "train_hat_iam", "--ngpu", "4", "--gpu_inference", "false",
