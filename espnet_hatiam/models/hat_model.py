@@ -1,6 +1,9 @@
 """ESPnet2 model: encoder + prediction network + HAT (or RNN-T) joint, trained with the IAM.
 
     loss = L_transducer + iam_weight * L_IAM_CTC + ilm_weight * L_ILM_CE     (docs/METHOD.md section 3)
+
+With ``prune_range`` > 0, training replaces L_transducer by the pruned loss plus
+``simple_loss_scale`` times the trivial joiner's simple loss (:mod:`espnet_hatiam.losses.pruned`).
 """
 
 from typing import Dict, List, Optional, Tuple, Union
@@ -14,6 +17,7 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_hatiam.losses import transducer_loss, iam_ctc_loss, ilm_loss
+from espnet_hatiam.losses.pruned import PrunedTransducerLoss
 from espnet_hatiam.models.error_rate import tokens_to_text
 from espnet_hatiam.models.padding import mask_encoder_padding, per_utterance_features
 from espnet_hatiam.scoring.error_rate import error_rates
@@ -34,6 +38,10 @@ class ESPnetHATModel(AbsESPnetModel):
         joint_network: :class:`HATJointNetwork` or :class:`RNNTJointNetwork`.
         iam_weight: weight of the IAM CTC loss; 0 trains a vanilla HAT.
         ilm_weight: weight of the ILM cross-entropy.
+        prune_range: 0 trains with the full transducer loss; S >= 2 with the pruned loss,
+            the joint evaluated on S label positions per frame (validation still reports the
+            full loss, comparable across systems).
+        simple_loss_scale: weight of the simple (trivial-joiner) loss when pruning.
         report_cer, report_wer: greedy HAT and IAM error rates on validation.
     """
 
@@ -49,6 +57,8 @@ class ESPnetHATModel(AbsESPnetModel):
         joint_network: torch.nn.Module,
         iam_weight: float = 0.3,
         ilm_weight: float = 0.0,
+        prune_range: int = 0,
+        simple_loss_scale: float = 0.5,
         report_cer: bool = True,
         report_wer: bool = True,
         sym_space: str = "<space>",
@@ -71,6 +81,10 @@ class ESPnetHATModel(AbsESPnetModel):
         self.decoder = decoder
         self.joint_network = joint_network
         self.iam_weight, self.ilm_weight = iam_weight, ilm_weight
+        self.pruned_loss = None
+        if prune_range:
+            self.pruned_loss = PrunedTransducerLoss(vocab_size, encoder.output_size(), decoder.dunits, prune_range)
+        self.simple_loss_scale = simple_loss_scale
         self.report_cer, self.report_wer = report_cer, report_wer
         self.sym_space = sym_space
         self.extract_feats_in_collect_stats = extract_feats_in_collect_stats
@@ -90,12 +104,19 @@ class ESPnetHATModel(AbsESPnetModel):
 
         decoder_in = torch.nn.functional.pad(targets, (1, 0), value=self.blank_id)
         dec_out = self.decoder(decoder_in)  # (B, U+1, Dd)
-        log_probs = self.joint_network(enc_out.unsqueeze(2), dec_out.unsqueeze(1))
-        loss_transducer = transducer_loss(log_probs, targets, enc_lens, text_lengths)
-        del log_probs  # the (B, T, U+1, V+1) tensor: free it before the next terms
-
-        loss = loss_transducer
-        stats = dict(loss_transducer=loss_transducer.detach())
+        stats = {}
+        if self.pruned_loss is not None and self.training:
+            loss_transducer, loss_simple = self.pruned_loss(
+                self.joint_network, enc_out, dec_out, targets, enc_lens, text_lengths
+            )
+            stats["loss_simple"] = loss_simple.detach()
+            loss = loss_transducer + self.simple_loss_scale * loss_simple
+        else:
+            log_probs = self.joint_network(enc_out.unsqueeze(2), dec_out.unsqueeze(1))
+            loss_transducer = transducer_loss(log_probs, targets, enc_lens, text_lengths)
+            del log_probs  # the (B, T, U+1, V+1) tensor: free it before the next terms
+            loss = loss_transducer
+        stats["loss_transducer"] = loss_transducer.detach()
         iam_log_probs = None
         if self.iam_weight > 0 or not self.training:
             iam_log_probs = self.joint_network.iam(enc_out)
