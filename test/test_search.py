@@ -147,6 +147,37 @@ def test_hat_threshold_drops_label_projections_on_easy_frames_only(model, beam):
         assert (counters.joint_evaluations <= plain_counters.joint_evaluations).all()
 
 
+@pytest.mark.parametrize("beam", [1, 4])
+def test_dense_and_gathered_label_projections_give_the_same_search(model, beam, monkeypatch):
+    from espnet_hatiam.search import state
+
+    easy_model = _certain_blank_model(model)
+    enc_out, enc_lens, _ = _easy_frames(*_encoder_output())
+    results = []
+    for min_saved in (0, 1 << 62):  # always gathered, always dense
+        monkeypatch.setattr(state, "GATHER_MIN_SAVED_MACS", min_saved)
+        results.append(_search(easy_model, enc_out, enc_lens, beam, hat_blank_threshold=0.9))
+    (gathered, gathered_counters), (dense, dense_counters) = results
+    assert [[h.token_ids for h in n] for n in gathered] == [[h.token_ids for h in n] for n in dense]
+    for g, d in zip(gathered, dense):
+        assert [h.score for h in g] == pytest.approx([h.score for h in d], abs=1e-5)
+    assert torch.equal(gathered_counters.label_projections, dense_counters.label_projections)
+
+
+def test_thresholded_log_probs_keep_only_blank_above_the_threshold(model):
+    from espnet_hatiam.search.state import hat_thresholded_log_probs
+
+    joint = model.joint_network
+    hidden = joint.hidden(joint.project_encoder(3 * torch.randn(40, 32)), joint.project_decoder(torch.randn(40, 16)))
+    with torch.no_grad():
+        log_probs, need = hat_thresholded_log_probs(joint, hidden, 0.7)
+        full = joint.log_probs_from_hidden(hidden)
+    assert torch.equal(need, full[:, 0].exp() < 0.7) and 0 < int(need.sum()) < 40
+    torch.testing.assert_close(log_probs[need], full[need])
+    torch.testing.assert_close(log_probs[~need, 0], full[~need, 0])
+    assert torch.isneginf(log_probs[~need, 1:]).all()
+
+
 def test_counters_add_up_under_dual_thresholding(model):
     easy_model = _certain_blank_model(model)
     enc_out, enc_lens, easy = _easy_frames(*_encoder_output(), every=2)

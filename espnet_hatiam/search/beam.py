@@ -14,6 +14,7 @@ from espnet_hatiam.search.state import (
     TransducerJoint,
     assign,
     gather_prefix,
+    hat_thresholded_log_probs,
     select,
     uses_hat_threshold,
 )
@@ -41,7 +42,8 @@ def modified_beam_search(
     prediction-network states and projected outputs are ``(B*K, ...)``. A frame is searched
     in up to S = ``max_sym_per_frame`` rounds. In each round the hypotheses still on the
     frame ("active") get one joint hidden, their blank scores and, for those below
-    ``hat_blank_threshold``, the label projection (one gathered matmul). Candidates are
+    ``hat_blank_threshold``, the label projection (gathered or masked, whichever is cheaper:
+    :func:`hat_thresholded_log_probs`). Candidates are
     blank (the hypothesis leaves the frame), a label (it stays for the next round, or
     leaves after the S-th label, as in icefall's greedy search) and the hypotheses that
     already left (carried over unchanged); top-K of each utterance's candidates is kept,
@@ -100,10 +102,7 @@ def modified_beam_search(
             hidden = joint.hidden(enc_proj[rows // K, t], dec_proj[rows])
             log_probs = torch.full((n * K, V1), NEG_INF, device=device)
             if thresholding:
-                blank_logit = joint.blank_logit(hidden)
-                log_probs[rows, 0] = torch.nn.functional.logsigmoid(blank_logit)
-                need = (torch.sigmoid(blank_logit) < hat_blank_threshold).nonzero().squeeze(1)
-                log_probs[rows[need], 1:] = joint.label_log_probs(hidden[need], blank_logit[need])
+                log_probs[rows], need = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold)
                 projected = rows[need]
             else:
                 log_probs[rows] = joint.log_probs_from_hidden(hidden)

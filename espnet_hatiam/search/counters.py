@@ -14,7 +14,9 @@ class SearchCounters:
 
     frames: encoder frames; frames_kept: frames left after IAM frame skipping;
     joint_evaluations: (hypothesis, frame) pairs whose joint hidden and blank score were
-    computed; label_projections: those of them for which the label projection was computed.
+    computed; label_projections: those of them whose labels were needed (all without HAT-blank
+    thresholding; with it, those below the threshold; the projection itself may run masked on
+    more rows when that is cheaper than gathering them).
 
     blank_agreement: frames on which the IAM and the greedy path agree on blank vs label
     (:func:`blank_agreement`). Measured only by greedy search with both thresholds off

@@ -6,7 +6,15 @@ import torch
 
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
-from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint, assign, select, uses_hat_threshold
+from espnet_hatiam.search.state import (
+    Hypothesis,
+    PredictionNetwork,
+    TransducerJoint,
+    assign,
+    hat_thresholded_log_probs,
+    select,
+    uses_hat_threshold,
+)
 
 
 @torch.no_grad()
@@ -28,7 +36,8 @@ def greedy_search(
     network and joint only ever run on live rows.
 
     With ``hat_blank_threshold`` < 1 (HAT joint only) the blank logit is computed first
-    and rows with P(blank) >= threshold take blank without a label projection.
+    and rows with P(blank) >= threshold take blank without their labels
+    (:func:`~espnet_hatiam.search.state.hat_thresholded_log_probs`).
 
     Args:
         joint: HAT or RNN-T joint network.
@@ -64,21 +73,12 @@ def greedy_search(
             hidden = joint.hidden(enc_proj[rows, t], dec_proj[rows])
             joint_evals[rows.cpu()] += 1
             if thresholding:
-                blank_logit = joint.blank_logit(hidden)
-                best = torch.nn.functional.logsigmoid(blank_logit)
-                best_token = torch.zeros_like(rows)
-                need = (torch.sigmoid(blank_logit) < hat_blank_threshold).nonzero().squeeze(1)
+                log_probs, need = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold)
                 label_projs[rows[need].cpu()] += 1
-                if need.numel():
-                    label_best, label_arg = joint.label_log_probs(
-                        hidden[need], blank_logit[need]
-                    ).max(-1)
-                    wins = label_best > best[need]
-                    best[need] = torch.where(wins, label_best, best[need])
-                    best_token[need] = torch.where(wins, label_arg + 1, 0)
             else:
+                log_probs = joint.log_probs_from_hidden(hidden)
                 label_projs[rows.cpu()] += 1
-                best, best_token = joint.log_probs_from_hidden(hidden).max(-1)
+            best, best_token = log_probs.max(-1)  # ties go to blank (index 0)
             scores[rows] += best
             emit = best_token != 0
             rows, new_tokens = rows[emit], best_token[emit]

@@ -111,3 +111,34 @@ def uses_hat_threshold(joint: TransducerJoint, hat_blank_threshold: float) -> bo
             "the RNN-T joint has no separate blank output"
         )
     return True
+
+
+# A gathered label projection (index the rows that need it, project, scatter back) costs a few
+# extra tensor operations; it is used only when the rows it skips save at least this many
+# multiply-adds (J x V each), about the cost of those operations on a CPU core.
+GATHER_MIN_SAVED_MACS = 1 << 20
+
+
+def hat_thresholded_log_probs(
+    joint: TransducerJoint, hidden: torch.Tensor, hat_blank_threshold: float
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """HAT log-probs ``(N, V+1)`` of hidden rows ``(N, J)`` with HAT-blank thresholding.
+
+    Rows with P(blank) >= ``hat_blank_threshold`` keep only blank (labels -inf). The label
+    projection runs on the rows that need it (gathered) when the skipped rows save at least
+    ``GATHER_MIN_SAVED_MACS``, otherwise on every row with the skipped ones masked (dense), and
+    always dense on CUDA, where counting the rows would synchronise with the host: the
+    thresholded search is never slower than the plain one for want of a choice. Also returns
+    the ``(N,)`` mask of rows that needed their labels.
+    """
+    blank_logit = joint.blank_logit(hidden)
+    need = torch.sigmoid(blank_logit) < hat_blank_threshold
+    log_probs = hidden.new_full((hidden.size(0), joint.vocab_size), float("-inf"))
+    log_probs[:, 0] = torch.nn.functional.logsigmoid(blank_logit)
+    saved = 0 if hidden.is_cuda else (hidden.size(0) - int(need.sum())) * hidden.size(1) * (joint.vocab_size - 1)
+    if saved >= GATHER_MIN_SAVED_MACS:
+        rows = need.nonzero().squeeze(1)
+        log_probs[rows, 1:] = joint.label_log_probs(hidden[rows], blank_logit[rows])
+    else:
+        log_probs[:, 1:] = joint.label_log_probs(hidden, blank_logit).masked_fill_(~need.unsqueeze(1), float("-inf"))
+    return log_probs, need
