@@ -265,8 +265,8 @@ def test_beam_search_equals_slow_reference_and_merges_equal_sequences(model, mon
     merged = []
     merge = beam_module._merge_equal_sequences
 
-    def counting_merge(scores, labels, active):
-        out = merge(scores, labels, active)
+    def counting_merge(scores, labels, active, shortcut=True):
+        out = merge(scores, labels, active, shortcut)
         merged.append(int(((scores > float("-inf")) & ~out[1]).sum()))
         return out
 
@@ -392,3 +392,26 @@ def test_prediction_network_step_equals_espnets_rnn_forward(layers):
     torch.testing.assert_close(out, ref_out.squeeze(1), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(h, ref_h, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(c, ref_c, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("max_sym, hat_threshold, with_lm", [(1, 1.0, False), (2, 1.0, False), (3, 0.9, False),
+                                                             (2, 0.9, True)])
+def test_the_sync_free_path_returns_the_selecting_paths_hypotheses(model, max_sym, hat_threshold, with_lm):
+    from espnet_hatiam.search import RNNLMFusion
+
+    easy_model = _certain_blank_model(model)
+    enc_out, enc_lens, _ = _easy_frames(*_encoder_output(batch=4, frames=(30, 22, 9, 17)))
+    fusion = RNNLMFusion(_tiny_lm(model.joint_network.vocab_size), model.joint_network, 0.3, 0.2) if with_lm else None
+    results = []
+    for sync_free in (False, True):
+        counters = SearchCounters.for_lengths(enc_lens)
+        hyps = modified_beam_search(easy_model.joint_network, easy_model.decoder, enc_out, enc_lens, 4, nbest=4,
+                                    max_sym_per_frame=max_sym, hat_blank_threshold=hat_threshold,
+                                    counters=counters, fusion=fusion, sync_free=sync_free)
+        results.append((hyps, counters))
+    (selecting, counted), (sync_free_hyps, sync_free_counted) = results
+    assert [[h.token_ids for h in n] for n in sync_free_hyps] == [[h.token_ids for h in n] for n in selecting]
+    for a, b in zip(selecting, sync_free_hyps):
+        assert [h.score for h in b] == pytest.approx([h.score for h in a], abs=1e-5)
+    assert torch.equal(counted.joint_evaluations, sync_free_counted.joint_evaluations)
+    assert torch.equal(counted.label_projections, sync_free_counted.label_projections)

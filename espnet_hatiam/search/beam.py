@@ -34,6 +34,7 @@ def modified_beam_search(
     hat_blank_threshold: float = 1.0,
     counters: Optional[SearchCounters] = None,
     fusion: Optional[RNNLMFusion] = None,
+    sync_free: Optional[bool] = None,
 ) -> List[List[Hypothesis]]:
     """Beam search with up to ``max_sym_per_frame`` labels per frame, batched over utterances and beams.
 
@@ -61,6 +62,11 @@ def modified_beam_search(
         counters: if given, ``joint_evaluations``/``label_projections`` are added to it.
         fusion: external LM shallow fusion with ILM subtraction; its label bonuses are
             added to the label scores (and so to the hypothesis scores).
+        sync_free: run every round on all ``n*K`` rows with masks instead of selecting the
+            active and emitting rows, so that the frame loop never waits for the device (no
+            ``nonzero``, no data-dependent branch; the label buffer bound follows the round
+            number): the GPU path, and the default on CUDA. Same hypotheses as the selecting
+            path, which does less work on a CPU.
 
     Returns:
         For each utterance in input order, up to ``nbest`` hypotheses, best first.
@@ -90,41 +96,52 @@ def modified_beam_search(
     joint_evals = torch.zeros(batch, dtype=torch.long, device=device)  # counted on the device, copied once
     label_projs = torch.zeros(batch, dtype=torch.long, device=device)
 
+    sync_free = enc_out.is_cuda if sync_free is None else sync_free
+    all_rows = torch.arange(batch * K, device=device)
     n = batch
     for t in range(frames):
         while live[n - 1] <= t:
             n -= 1
-        active = scores[:n] > NEG_INF
+        finite = scores[:n] > NEG_INF
+        active = finite
         for s in range(S):
-            rows = active.view(-1).nonzero().squeeze(1)
-            if rows.numel() == 0:
-                break
+            if sync_free:
+                rows = all_rows[: n * K]
+            else:
+                rows = active.view(-1).nonzero().squeeze(1)
+                if rows.numel() == 0:
+                    break
             hidden = joint.hidden(enc_proj[rows // K, t], dec_proj[rows])
             log_probs = torch.full((n * K, V1), NEG_INF, device=device)
+            projected = torch.zeros(n * K, dtype=torch.bool, device=device)
             if thresholding:
-                log_probs[rows], need = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold)
-                projected = rows[need]
+                log_probs[rows], projected[rows] = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold)
             else:
-                log_probs[rows] = joint.log_probs_from_hidden(hidden)
-                projected = rows
+                log_probs[rows], projected[rows] = joint.log_probs_from_hidden(hidden), True
             if fusion is not None:
                 log_probs[rows, 1:] += bonus[rows]
+            if sync_free:  # only the active rows' expansions count
+                log_probs.masked_fill_(~active.view(-1, 1), NEG_INF)
+                projected &= active.view(-1)
             if s:  # hypotheses that left the frame earlier compete unchanged
-                log_probs[(~active & (scores[:n] > NEG_INF)).view(-1), 0] = 0.0
+                log_probs[:, 0].masked_fill_((~active & finite).view(-1), 0.0)
             joint_evals[:n] += active.sum(1)
-            label_projs[:n] += torch.bincount(projected // K, minlength=n)
+            label_projs[:n] += projected.view(n, K).sum(1)
 
             candidates = (scores[:n].view(-1, 1) + log_probs).view(n, K * V1)
             top_scores, top_index = candidates.topk(K, dim=1)
             parent, token = top_index // V1, top_index % V1
             emitted = token != 0
-            longest += 1 if bool(emitted.any()) else 0
+            if sync_free:
+                longest = t * S + s + 1  # no sequence is longer after this round
+            else:
+                longest += 1 if bool(emitted.any()) else 0
             new_labels = labels[:n, :, : longest + 1].gather(1, parent.unsqueeze(2).expand(-1, -1, longest + 1))
             new_lengths = lengths[:n].gather(1, parent)
             new_labels.scatter_(2, new_lengths.unsqueeze(2), token.unsqueeze(2))
             new_lengths += emitted
             still_active = emitted & (s + 1 < S)
-            top_scores, keep = _merge_equal_sequences(top_scores, new_labels, still_active)
+            top_scores, keep = _merge_equal_sequences(top_scores, new_labels, still_active, shortcut=not sync_free)
 
             source = (torch.arange(n, device=device).unsqueeze(1) * K + parent).view(-1)
             dec_proj[: n * K] = dec_proj[source]
@@ -132,18 +149,19 @@ def modified_beam_search(
             if fusion is not None:
                 bonus[: n * K] = bonus[source]
                 lm_state = gather_prefix(lm_state, source)
-            step_rows = (keep & emitted).view(-1).nonzero().squeeze(1)
-            if step_rows.numel():
+            stepping = (keep & emitted).view(-1)
+            step_rows = rows if sync_free else stepping.nonzero().squeeze(1)
+            if sync_free or step_rows.numel():
                 step_tokens = token.view(-1)[step_rows]
                 out, new_state = prediction.step(step_tokens, select(state, step_rows))
-                assign(state, step_rows, new_state)
-                dec_proj[step_rows] = joint.project_decoder(out)
+                _assign_rows(state, dec_proj, step_rows, new_state, joint.project_decoder(out), stepping, sync_free)
                 if fusion is not None:
                     lm_log_probs, new_lm_state = fusion.step(step_tokens, select(lm_state, step_rows))
-                    assign(lm_state, step_rows, new_lm_state)
-                    bonus[step_rows] = fusion.bonus(lm_log_probs, dec_proj[step_rows])
+                    new_bonus = fusion.bonus(lm_log_probs, dec_proj[step_rows])
+                    _assign_rows(lm_state, bonus, step_rows, new_lm_state, new_bonus, stepping, sync_free)
             scores[:n], lengths[:n] = top_scores, new_lengths
             labels[:n, :, : longest + 1] = new_labels
+            finite = top_scores > NEG_INF
             active = still_active & keep
 
     if counters is not None:
@@ -152,13 +170,30 @@ def modified_beam_search(
     return _nbest_lists(scores.cpu(), labels.cpu(), lengths.cpu(), order.cpu(), nbest)
 
 
-def _merge_equal_sequences(scores: torch.Tensor, labels: torch.Tensor, active: torch.Tensor):
+def _assign_rows(state, outputs, rows, new_state, new_outputs, stepping, sync_free: bool) -> None:
+    """Write a step's state and ``(N, D)`` outputs into the rows that stepped, in place.
+
+    Selecting path: ``rows`` are exactly those rows. Sync-free path: ``rows`` are all ``n*K``
+    rows and ``stepping`` ``(n*K,)`` masks the ones that keep their new values.
+    """
+    if not sync_free:
+        assign(state, rows, new_state)
+        outputs[rows] = new_outputs
+        return
+    keep = stepping.view(1, -1, 1)
+    assign(state, rows, tuple(None if new is None else torch.where(keep, new, old[:, rows])
+                              for new, old in zip(new_state, state)))
+    outputs[rows] = torch.where(stepping.unsqueeze(1), new_outputs, outputs[rows])
+
+
+def _merge_equal_sequences(scores: torch.Tensor, labels: torch.Tensor, active: torch.Tensor, shortcut: bool = True):
     """Merge slots of a row that hold the same label sequence at the same frame position.
 
     ``scores`` ``(n, K)`` sorted descending per row, ``labels`` ``(n, K, L)`` zero-padded,
     ``active`` ``(n, K)`` (still on the current frame). The first (best) slot of each group
     gets the log-sum-exp of the group; the others become -inf. Sequences are compared
-    exactly, element by element. Returns ``(merged_scores, is_representative)``.
+    exactly, element by element. With ``shortcut`` a row set without duplicates returns at
+    once (one host synchronisation). Returns ``(merged_scores, is_representative)``.
     """
     finite = scores > NEG_INF
     same = (
@@ -167,7 +202,7 @@ def _merge_equal_sequences(scores: torch.Tensor, labels: torch.Tensor, active: t
         & finite.unsqueeze(1)
         & finite.unsqueeze(2)
     )
-    if int(same.sum()) == int(finite.sum()):  # no duplicates: the common case
+    if shortcut and int(same.sum()) == int(finite.sum()):  # no duplicates: the common case
         return scores, finite
     slots = torch.arange(scores.size(1), device=scores.device)
     first = torch.where(finite, same.int().argmax(-1), -1)  # (n, K) group leader of each slot
