@@ -196,6 +196,21 @@ def test_padded_batch_gradient_equals_reference_and_is_zero_in_padding():
         assert (lp32.grad[b, :, u + 1 :] == 0).all()
 
 
+def test_the_two_arc_lattice_gives_torchaudios_full_loss_and_gradients():
+    import torchaudio.functional
+
+    lp, targets, T_b, U_b = _padded_batch()
+    ours = lp.float().requires_grad_()
+    theirs = lp.float().requires_grad_()
+    loss = transducer_loss(ours, targets, T_b, U_b, reduction="none")
+    reference = torchaudio.functional.rnnt_loss(theirs, targets.masked_fill(targets < 0, 0).int(), T_b.int(),
+                                                U_b.int(), blank=0, reduction="none", fused_log_softmax=False)
+    torch.testing.assert_close(loss, reference)
+    loss.sum().backward()
+    reference.sum().backward()
+    torch.testing.assert_close(ours.grad, theirs.grad)
+
+
 def test_reduction_mean_and_sum_are_mean_and_sum_of_per_utterance_losses():
     lp, targets, T_b, U_b = _padded_batch()
     lp = lp.float()

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from espnet_hatiam.losses import transducer_loss
-from espnet_hatiam.losses.pruned import PrunedTransducerLoss, lattice_nll, prune_ranges, simple_lattice
+from espnet_hatiam.losses.pruned import PrunedTransducerLoss, prune_ranges, simple_lattice
+from espnet_hatiam.losses.transducer_losses import lattice_nll
 from espnet_hatiam.nets import JOINT_TYPES
 
 from test_model import NO_DROPOUT, batch, build

@@ -12,38 +12,15 @@ The full loss evaluates the joint on every lattice node, a ``(B, T, U+1, V+1)`` 
    *pruned loss* is the transducer loss of the lattice without every other node's arcs.
 
 Both lattices are reduced to scalars per node (the blank and the next label's log-prob) and
-scored by torchaudio's transducer kernel, so the dynamic programme is the same one the full
-loss uses. With ``prune_range >= U+1`` the pruned loss equals the full loss.
+scored by :func:`lattice_nll`, the dynamic programme of the full loss. With
+``prune_range >= U+1`` the pruned loss equals the full loss.
 """
 
 from typing import Tuple
 
 import torch
-import torchaudio.functional
 
-from espnet_hatiam.losses.transducer_losses import _reduce
-
-# log of an arc that does not exist: finite, because torchaudio's kernel turns
-# logaddexp(-inf, -inf) into NaN; exp() of it is 0 in float32 and sums of it stay finite.
-NO_ARC = -1e10
-
-
-def lattice_nll(
-    blank_lp: torch.Tensor, label_lp: torch.Tensor, enc_lens: torch.Tensor, target_lens: torch.Tensor
-) -> torch.Tensor:
-    """-log sum over alignments of a lattice given per node, ``(B,)``.
-
-    Args:
-        blank_lp: ``(B, T, U+1)`` log P(blank | t, u).
-        label_lp: ``(B, T, U)`` log P(y_{u+1} | t, u), the arc from (t, u) to (t, u+1).
-        enc_lens, target_lens: ``(B,)`` valid frames and labels.
-    """
-    label_lp = torch.nn.functional.pad(label_lp, (0, 1), value=NO_ARC)
-    arcs = torch.stack([blank_lp, label_lp], dim=-1).float()  # "vocabulary" {blank, next label}
-    targets = torch.ones(blank_lp.size(0), blank_lp.size(2) - 1, dtype=torch.int32, device=blank_lp.device)
-    return torchaudio.functional.rnnt_loss(
-        arcs, targets, enc_lens.int(), target_lens.int(), blank=0, reduction="none", fused_log_softmax=False
-    )
+from espnet_hatiam.losses.transducer_losses import NO_ARC, _reduce, lattice_nll
 
 
 def simple_lattice(

@@ -9,6 +9,10 @@ averages over the batch (ESPnet's convention for its transducer and CTC losses).
 import torch
 import torchaudio.functional
 
+# log of an arc that does not exist: finite, because torchaudio's kernel turns
+# logaddexp(-inf, -inf) into NaN; exp() of it is 0 in float32 and sums of it stay finite.
+NO_ARC = -1e10
+
 
 def _reduce(per_utt: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "mean":
@@ -18,6 +22,28 @@ def _reduce(per_utt: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "none":
         return per_utt
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got '{reduction}'")
+
+
+def lattice_nll(
+    blank_lp: torch.Tensor, label_lp: torch.Tensor, logit_lengths: torch.Tensor, target_lengths: torch.Tensor
+) -> torch.Tensor:
+    """-log sum over alignments of a transducer lattice given per node, ``(B,)``.
+
+    Args:
+        blank_lp: ``(B, T, U+1)`` log P(blank | t, u).
+        label_lp: ``(B, T, U)`` log P(y_{u+1} | t, u), the arc from (t, u) to (t, u+1).
+        logit_lengths, target_lengths: ``(B,)`` valid frames and labels.
+
+    torchaudio's kernel scores it as a lattice over the two-symbol vocabulary {blank, next
+    label}: the forward-backward it runs over all V+1 outputs costs V/2 times more, for the
+    same loss and gradients.
+    """
+    label_lp = torch.nn.functional.pad(label_lp, (0, 1), value=NO_ARC)
+    arcs = torch.stack([blank_lp, label_lp], dim=-1).float()
+    targets = torch.ones(blank_lp.size(0), blank_lp.size(2) - 1, dtype=torch.int32, device=blank_lp.device)
+    return torchaudio.functional.rnnt_loss(
+        arcs, targets, logit_lengths.int(), target_lengths.int(), blank=0, reduction="none", fused_log_softmax=False
+    )
 
 
 def transducer_loss(
@@ -39,24 +65,17 @@ def transducer_loss(
         reduction: "mean", "sum" or "none" (``(B,)``).
 
     The lattice must be exactly as large as the longest utterance: T = max(logit_lengths)
-    and U+1 = max(target_lengths) + 1 (torchaudio checks this). Its kernel accepts
-    float32/float16 only; float64 input is computed in float32 and the result cast back.
+    and U+1 = max(target_lengths) + 1 (torchaudio checks this). Only the blank and the next
+    label of each node enter the loss: they are gathered and scored by :func:`lattice_nll`
+    in float32 (float64 input is computed in float32 and the result cast back).
     """
-    dtype = log_probs.dtype
-    if dtype not in (torch.float32, torch.float16):
-        log_probs = log_probs.float()
-    # Padding ids (ESPnet pads with -1) must still be valid indices for the kernel.
-    targets = targets.masked_fill(targets < 0, blank).int()
-    per_utt = torchaudio.functional.rnnt_loss(
-        log_probs,
-        targets,
-        logit_lengths.int(),
-        target_lengths.int(),
-        blank=blank,
-        reduction="none",
-        fused_log_softmax=False,
-    )
-    return _reduce(per_utt.to(dtype), reduction)
+    batch, frames, positions, _ = log_probs.shape
+    # Padding ids (ESPnet pads with -1) must still be valid indices.
+    targets = targets.masked_fill(targets < 0, blank)
+    next_label = targets.view(batch, 1, positions - 1, 1).expand(-1, frames, -1, -1)
+    label_lp = log_probs[:, :, :-1].gather(-1, next_label).squeeze(-1)
+    per_utt = lattice_nll(log_probs[..., blank], label_lp, logit_lengths, target_lengths)
+    return _reduce(per_utt.to(log_probs.dtype), reduction)
 
 
 def iam_ctc_loss(
