@@ -1,5 +1,6 @@
 """What a search carries: hypotheses, the prediction network's per-row state, the joint's interface."""
 
+import math
 from typing import List, NamedTuple, Optional, Protocol, Tuple
 
 import torch
@@ -126,19 +127,25 @@ def hat_thresholded_log_probs(
 
     Rows with P(blank) >= ``hat_blank_threshold`` keep only blank (labels -inf). The label
     projection runs on the rows that need it (gathered) when the skipped rows save at least
-    ``GATHER_MIN_SAVED_MACS``, otherwise on every row with the skipped ones masked (dense), and
-    always dense on CUDA, where counting the rows would synchronise with the host: the
-    thresholded search is never slower than the plain one for want of a choice. Also returns
-    the ``(N,)`` mask of rows that needed their labels.
+    ``GATHER_MIN_SAVED_MACS``; otherwise, and always on CUDA (where counting the rows would
+    wait for the device), the plain log-probs of every row are computed and the skipped rows'
+    labels masked: thresholding costs a comparison and a mask more than the plain search,
+    never a gather that saves less than it costs. Also returns the ``(N,)`` mask of rows that
+    needed their labels.
     """
+    rows, size = hidden.shape
+    if hidden.is_cuda or rows * size * (joint.vocab_size - 1) < GATHER_MIN_SAVED_MACS:
+        log_probs = joint.log_probs_from_hidden(hidden)
+        need = log_probs[:, 0] < (math.log(hat_blank_threshold) if hat_blank_threshold > 0 else -math.inf)
+        log_probs[:, 1:].masked_fill_(~need.unsqueeze(1), float("-inf"))
+        return log_probs, need
     blank_logit = joint.blank_logit(hidden)
     need = torch.sigmoid(blank_logit) < hat_blank_threshold
-    log_probs = hidden.new_full((hidden.size(0), joint.vocab_size), float("-inf"))
+    log_probs = hidden.new_full((rows, joint.vocab_size), float("-inf"))
     log_probs[:, 0] = torch.nn.functional.logsigmoid(blank_logit)
-    saved = 0 if hidden.is_cuda else (hidden.size(0) - int(need.sum())) * hidden.size(1) * (joint.vocab_size - 1)
-    if saved >= GATHER_MIN_SAVED_MACS:
-        rows = need.nonzero().squeeze(1)
-        log_probs[rows, 1:] = joint.label_log_probs(hidden[rows], blank_logit[rows])
+    if (rows - int(need.sum())) * size * (joint.vocab_size - 1) >= GATHER_MIN_SAVED_MACS:
+        needed = need.nonzero().squeeze(1)
+        log_probs[needed, 1:] = joint.label_log_probs(hidden[needed], blank_logit[needed])
     else:
         log_probs[:, 1:] = joint.label_log_probs(hidden, blank_logit).masked_fill_(~need.unsqueeze(1), float("-inf"))
     return log_probs, need
