@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from espnet_hatiam.losses import transducer_loss
-from espnet_hatiam.losses.pruned import PrunedTransducerLoss, prune_ranges, simple_lattice
+from espnet_hatiam.losses.pruned import PrunedTransducerLoss, lattice_arcs, prune_ranges, simple_lattice
 from espnet_hatiam.losses.transducer_losses import lattice_nll
 from espnet_hatiam.nets import JOINT_TYPES
 
@@ -45,7 +45,7 @@ def test_lattice_nll_is_the_sum_over_alignments():
     frames, labels = 4, 3
     blank_lp = torch.randn(1, frames, labels + 1, generator=g).clamp(max=0) - 0.5
     label_lp = torch.randn(1, frames, labels, generator=g).clamp(max=0) - 0.5
-    nll = lattice_nll(blank_lp, label_lp, torch.tensor([frames]), torch.tensor([labels]))
+    nll = lattice_nll(lattice_arcs(blank_lp, label_lp), torch.tensor([frames]), torch.tensor([labels]))
     assert float(nll) == pytest.approx(_slow_nll(blank_lp[0], label_lp[0], frames, labels), rel=1e-5)
 
 
@@ -69,7 +69,7 @@ def test_the_simple_loss_is_the_full_loss_of_the_trivial_joiner():
     reference = transducer_loss(
         (am.unsqueeze(2) + lm.unsqueeze(1)).log_softmax(-1), targets, enc_lens, target_lens, reduction="none"
     )
-    torch.testing.assert_close(lattice_nll(*simple_lattice(am, lm, targets), enc_lens, target_lens), reference)
+    torch.testing.assert_close(lattice_nll(lattice_arcs(*simple_lattice(am, lm, targets)), enc_lens, target_lens), reference)
     _, simple = loss(JOINT_TYPES["hat"](VOCAB, ENC, DEC), enc, dec, targets, enc_lens, target_lens, reduction="none")
     torch.testing.assert_close(simple, reference)
 

@@ -20,7 +20,16 @@ from typing import Tuple
 
 import torch
 
-from espnet_hatiam.losses.transducer_losses import NO_ARC, _reduce, lattice_nll
+from espnet_hatiam.losses.transducer_losses import _reduce, lattice_nll
+
+# log of an arc that does not exist: finite, because torchaudio's kernel turns
+# logaddexp(-inf, -inf) into NaN; exp() of it is 0 in float32 and sums of it stay finite.
+NO_ARC = -1e10
+
+
+def lattice_arcs(blank_lp: torch.Tensor, label_lp: torch.Tensor) -> torch.Tensor:
+    """``(B, T, U+1, 2)`` input of :func:`lattice_nll` from blank ``(B, T, U+1)`` and label ``(B, T, U)`` log-probs."""
+    return torch.stack([blank_lp, torch.nn.functional.pad(label_lp, (0, 1), value=NO_ARC)], dim=-1)
 
 
 def simple_lattice(
@@ -154,22 +163,18 @@ class PrunedTransducerLoss(torch.nn.Module):
             ``(pruned, simple)``, each reduced as ``reduction`` ("mean", "sum", "none").
         """
         simple_blank, simple_label = simple_lattice(self.simple_am_proj(enc_out), self.simple_lm_proj(dec_out), targets)
-        with torch.no_grad():
-            blank_arcs = simple_blank.detach().requires_grad_()
-            label_arcs = simple_label.detach().requires_grad_()
-            with torch.enable_grad():
-                posterior = torch.autograd.grad(
-                    lattice_nll(blank_arcs, label_arcs, enc_lens, target_lens).sum(), (blank_arcs, label_arcs)
-                )
-            occupancy = -posterior[0]
-            occupancy[..., :-1] -= posterior[1]
-        simple = lattice_nll(simple_blank, simple_label, enc_lens, target_lens)
+        simple_arcs = lattice_arcs(simple_blank, simple_label)
+        with torch.enable_grad():
+            arcs = simple_arcs.detach().requires_grad_()
+            (posterior,) = torch.autograd.grad(lattice_nll(arcs, enc_lens, target_lens).sum(), arcs)
+        occupancy = -posterior.sum(-1)  # (B, T, U+1): mass through each node (the kernel's gradient is -posterior)
+        simple = lattice_nll(simple_arcs, enc_lens, target_lens)
         prune_range = min(self.prune_range, dec_out.size(1))
         starts = prune_ranges(occupancy, enc_lens, target_lens, prune_range)
         pruned_blank, pruned_label = pruned_lattice(
             joint, joint.project_encoder(enc_out), joint.project_decoder(dec_out), targets, starts, prune_range
         )
-        pruned = lattice_nll(pruned_blank, pruned_label, enc_lens, target_lens)
+        pruned = lattice_nll(lattice_arcs(pruned_blank, pruned_label), enc_lens, target_lens)
         no_path = target_lens > enc_lens * (prune_range - 1)  # more labels than the windows can climb
         pruned = torch.where(no_path, torch.zeros_like(pruned), pruned)
         return _reduce(pruned.to(enc_out.dtype), reduction), _reduce(simple.to(enc_out.dtype), reduction)

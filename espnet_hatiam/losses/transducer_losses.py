@@ -9,10 +9,6 @@ averages over the batch (ESPnet's convention for its transducer and CTC losses).
 import torch
 import torchaudio.functional
 
-# log of an arc that does not exist: finite, because torchaudio's kernel turns
-# logaddexp(-inf, -inf) into NaN; exp() of it is 0 in float32 and sums of it stay finite.
-NO_ARC = -1e10
-
 
 def _reduce(per_utt: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "mean":
@@ -24,25 +20,22 @@ def _reduce(per_utt: torch.Tensor, reduction: str) -> torch.Tensor:
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got '{reduction}'")
 
 
-def lattice_nll(
-    blank_lp: torch.Tensor, label_lp: torch.Tensor, logit_lengths: torch.Tensor, target_lengths: torch.Tensor
-) -> torch.Tensor:
+def lattice_nll(arcs: torch.Tensor, logit_lengths: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:
     """-log sum over alignments of a transducer lattice given per node, ``(B,)``.
 
     Args:
-        blank_lp: ``(B, T, U+1)`` log P(blank | t, u).
-        label_lp: ``(B, T, U)`` log P(y_{u+1} | t, u), the arc from (t, u) to (t, u+1).
+        arcs: ``(B, T, U+1, 2)``: ``[..., 0]`` log P(blank | t, u), ``[..., 1]`` log P(y_{u+1} | t, u),
+            the arc from (t, u) to (t, u+1) (not read at u = U).
         logit_lengths, target_lengths: ``(B,)`` valid frames and labels.
 
     torchaudio's kernel scores it as a lattice over the two-symbol vocabulary {blank, next
     label}: the forward-backward it runs over all V+1 outputs costs V/2 times more, for the
     same loss and gradients.
     """
-    label_lp = torch.nn.functional.pad(label_lp, (0, 1), value=NO_ARC)
-    arcs = torch.stack([blank_lp, label_lp], dim=-1).float()
-    targets = torch.ones(blank_lp.size(0), blank_lp.size(2) - 1, dtype=torch.int32, device=blank_lp.device)
+    targets = torch.ones(arcs.size(0), arcs.size(2) - 1, dtype=torch.int32, device=arcs.device)
     return torchaudio.functional.rnnt_loss(
-        arcs, targets, logit_lengths.int(), target_lengths.int(), blank=0, reduction="none", fused_log_softmax=False
+        arcs.float(), targets, logit_lengths.int(), target_lengths.int(), blank=0, reduction="none",
+        fused_log_softmax=False,
     )
 
 
@@ -69,13 +62,12 @@ def transducer_loss(
     label of each node enter the loss: they are gathered and scored by :func:`lattice_nll`
     in float32 (float64 input is computed in float32 and the result cast back).
     """
-    batch, frames, positions, _ = log_probs.shape
-    # Padding ids (ESPnet pads with -1) must still be valid indices.
-    targets = targets.masked_fill(targets < 0, blank)
-    next_label = targets.view(batch, 1, positions - 1, 1).expand(-1, frames, -1, -1)
-    label_lp = log_probs[:, :, :-1].gather(-1, next_label).squeeze(-1)
-    per_utt = lattice_nll(log_probs[..., blank], label_lp, logit_lengths, target_lengths)
-    return _reduce(per_utt.to(log_probs.dtype), reduction)
+    # Padding ids (ESPnet pads with -1) must still be valid indices; no label follows u = U.
+    next_label = torch.nn.functional.pad(targets.masked_fill(targets < 0, blank), (0, 1), value=blank)
+    index = torch.stack([torch.full_like(next_label, blank), next_label], dim=-1)  # (B, U+1, 2)
+    # One gather: its backward is one full-size scatter, the only (B, T, U+1, V+1) tensor it adds.
+    arcs = log_probs.gather(-1, index.unsqueeze(1).expand(-1, log_probs.size(1), -1, -1))
+    return _reduce(lattice_nll(arcs, logit_lengths, target_lengths).to(log_probs.dtype), reduction)
 
 
 def iam_ctc_loss(
