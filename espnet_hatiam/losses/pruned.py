@@ -118,10 +118,11 @@ def pruned_lattice(
     log_probs = joint.log_probs_from_hidden(hidden)  # (B, T, S, V+1)
     padded_targets = torch.nn.functional.pad(targets, (0, 1))  # the label after u = U: none
     next_label = padded_targets.gather(1, index.reshape(batch, -1)).reshape(batch, frames, prune_range)
-    window_label_lp = log_probs.gather(-1, next_label.unsqueeze(-1)).squeeze(-1)
+    # One gather of (blank, next label): its backward is the only other (B, T, S, V+1) tensor.
+    window = log_probs.gather(-1, torch.stack([torch.zeros_like(next_label), next_label], dim=-1))
     fill = torch.full((batch, frames, positions), NO_ARC, dtype=log_probs.dtype, device=log_probs.device)
-    blank_lp = fill.scatter(2, index, log_probs[..., 0])
-    label_lp = fill.scatter(2, index, window_label_lp)[..., : positions - 1]
+    blank_lp = fill.scatter(2, index, window[..., 0])
+    label_lp = fill.scatter(2, index, window[..., 1])[..., : positions - 1]
     return blank_lp, label_lp
 
 
