@@ -165,11 +165,12 @@ class PrunedTransducerLoss(torch.nn.Module):
         """
         simple_blank, simple_label = simple_lattice(self.simple_am_proj(enc_out), self.simple_lm_proj(dec_out), targets)
         simple_arcs = lattice_arcs(simple_blank, simple_label)
-        with torch.enable_grad():
-            arcs = simple_arcs.detach().requires_grad_()
-            (posterior,) = torch.autograd.grad(lattice_nll(arcs, enc_lens, target_lens).sum(), arcs)
-        occupancy = -posterior.sum(-1)  # (B, T, U+1): mass through each node (the kernel's gradient is -posterior)
+        if not simple_arcs.requires_grad:  # no_grad callers: the posteriors still need a graph
+            simple_arcs.requires_grad_()
         simple = lattice_nll(simple_arcs, enc_lens, target_lens)
+        # The kernel's gradient is minus each arc's posterior; one call serves loss and pruning.
+        (posterior,) = torch.autograd.grad(simple.sum(), simple_arcs, retain_graph=True)
+        occupancy = -posterior.sum(-1)  # (B, T, U+1): mass through each node
         prune_range = min(self.prune_range, dec_out.size(1))
         starts = prune_ranges(occupancy, enc_lens, target_lens, prune_range)
         pruned_blank, pruned_label = pruned_lattice(
