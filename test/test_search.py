@@ -396,6 +396,30 @@ def test_prediction_network_step_equals_espnets_rnn_forward(layers):
     torch.testing.assert_close(c, ref_c, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("change", ["optimiser step", "load_state_dict"])
+def test_prediction_network_follows_changed_weights(change):
+    """The cached input projection of the tokens is recomputed when the decoder's weights change."""
+    from espnet2.asr.decoder.transducer_decoder import TransducerDecoder
+
+    from espnet_hatiam.search.state import PredictionNetwork
+
+    torch.manual_seed(0)
+    decoder = TransducerDecoder(vocab_size=12, hidden_size=16).eval()
+    state = (torch.randn(1, 3, 16), torch.randn(1, 3, 16))
+    tokens = torch.tensor([0, 3, 11])
+    before, _ = PredictionNetwork(decoder).step(tokens, state)
+    if change == "optimiser step":
+        decoder.embed.weight.grad = torch.ones_like(decoder.embed.weight)
+        torch.optim.SGD(decoder.parameters(), lr=0.5).step()
+    else:
+        decoder.load_state_dict(TransducerDecoder(vocab_size=12, hidden_size=16).state_dict())
+    after, _ = PredictionNetwork(decoder).step(tokens, state)
+    with torch.no_grad():
+        ref, _ = decoder.rnn_forward(decoder.embed(tokens.unsqueeze(1)), state)
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, ref.squeeze(1), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("max_sym, hat_threshold, with_lm", [(1, 1.0, False), (2, 1.0, False), (3, 0.9, False),
                                                              (2, 0.9, True)])
 def test_the_sync_free_path_returns_the_selecting_paths_hypotheses(model, max_sym, hat_threshold, with_lm,

@@ -112,12 +112,16 @@ def modified_beam_search(
                 if rows.numel() == 0:
                     break
             hidden = joint.hidden(enc_proj[rows // K, t], dec_proj[rows])
-            log_probs = torch.full((n * K, V1), NEG_INF, device=device)
-            projected = torch.zeros(n * K, dtype=torch.bool, device=device)
             if thresholding:
-                log_probs[rows], projected[rows] = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold)
+                row_log_probs, row_projected = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold)
             else:
-                log_probs[rows], projected[rows] = joint.log_probs_from_hidden(hidden), True
+                row_log_probs, row_projected = joint.log_probs_from_hidden(hidden), hidden.new_ones(len(rows), dtype=torch.bool)
+            if rows.numel() == n * K:  # every row (sync-free, or all hypotheses on the frame)
+                log_probs, projected = row_log_probs, row_projected
+            else:
+                log_probs = torch.full((n * K, V1), NEG_INF, device=device)
+                projected = torch.zeros(n * K, dtype=torch.bool, device=device)
+                log_probs[rows], projected[rows] = row_log_probs, row_projected
             if fusion is not None:
                 log_probs[rows, 1:] += bonus[rows]
             if sync_free:  # only the active rows' expansions count
@@ -144,7 +148,7 @@ def modified_beam_search(
             top_scores, keep = _merge_equal_sequences(top_scores, new_labels, still_active, shortcut=not sync_free)
 
             source = (torch.arange(n, device=device).unsqueeze(1) * K + parent).view(-1)
-            dec_proj[: n * K] = dec_proj[source]
+            dec_proj = dec_proj[source] if n == batch else torch.cat([dec_proj[source], dec_proj[n * K :]])
             state = gather_prefix(state, source)
             if fusion is not None:
                 bonus[: n * K] = bonus[source]

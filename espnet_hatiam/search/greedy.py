@@ -64,20 +64,25 @@ def greedy_search(
     scores = torch.zeros(batch, device=enc_out.device)
     tokens: List[List[int]] = [[] for _ in range(batch)]
     token_frames: List[List[int]] = [[] for _ in range(batch)]  # the frame of each label in tokens
-    joint_evals = torch.zeros(batch, dtype=torch.long)
-    label_projs = torch.zeros(batch, dtype=torch.long)
+    joint_evals = torch.zeros(batch, dtype=torch.long, device=enc_out.device)  # copied to the host once
+    label_projs = torch.zeros(batch, dtype=torch.long, device=enc_out.device)
+    live = lens.tolist()  # host copy: the utterances live at frame t are the first n
+    all_rows = torch.arange(batch, device=enc_out.device)
 
-    for t in range(int(lens[0]) if batch else 0):
-        rows = torch.arange(int((lens > t).sum()), device=enc_out.device)
+    n = batch
+    for t in range(live[0] if batch else 0):
+        while live[n - 1] <= t:
+            n -= 1
+        rows = all_rows[:n]
         for _ in range(max_sym_per_frame):
             hidden = joint.hidden(enc_proj[rows, t], dec_proj[rows])
-            joint_evals[rows.cpu()] += 1
+            joint_evals[rows] += 1
             if thresholding:
                 log_probs, need = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold)
-                label_projs[rows[need].cpu()] += 1
+                label_projs[rows] += need
             else:
                 log_probs = joint.log_probs_from_hidden(hidden)
-                label_projs[rows.cpu()] += 1
+                label_projs[rows] += 1
             best, best_token = log_probs.max(-1)  # ties go to blank (index 0)
             scores[rows] += best
             emit = best_token != 0
@@ -92,8 +97,8 @@ def greedy_search(
             dec_proj[rows] = joint.project_decoder(out)
 
     if counters is not None:
-        counters.joint_evaluations[order.cpu()] += joint_evals
-        counters.label_projections[order.cpu()] += label_projs
+        counters.joint_evaluations[order.cpu()] += joint_evals.cpu()
+        counters.label_projections[order.cpu()] += label_projs.cpu()
     if frame_labels is not None:
         _add_frame_labels(frame_labels, token_frames, order.tolist())
     result = [None] * batch

@@ -1,6 +1,7 @@
 """What a search carries: hypotheses, the prediction network's per-row state, the joint's interface."""
 
 import math
+import weakref
 from typing import List, NamedTuple, Optional, Protocol, Tuple
 
 import torch
@@ -47,6 +48,8 @@ class PredictionNetwork:
 
     def __init__(self, decoder: torch.nn.Module):
         self.decoder = decoder
+        self.fast_lstm = decoder.dtype == "lstm" and not decoder.training
+        self.input_gates = input_gate_table(decoder) if self.fast_lstm else None  # (V+1, 4H)
 
     def initial(self, batch: int, device: torch.device) -> Tuple[torch.Tensor, State]:
         """Output ``(batch, Dd)`` and state after the start symbol (blank, ESPnet's convention)."""
@@ -58,24 +61,52 @@ class PredictionNetwork:
     def step(self, tokens: torch.Tensor, state: State) -> Tuple[torch.Tensor, State]:
         """Advance ``(N,)`` tokens: returns ``(dec_out (N, Dd), new_state)``.
 
-        An LSTM decoder in eval mode steps with ``torch.lstm_cell`` on its layers' weights, the same
-        arithmetic as ESPnet's ``rnn_forward`` (``nn.LSTM`` over one step, dropout off) at a fifth of its
-        per-call cost on CPU, where the search's prediction network is a call per emitting round.
+        An LSTM decoder in eval mode steps with ``torch.lstm_cell`` on its layers' weights, the
+        arithmetic of ESPnet's ``rnn_forward`` (``nn.LSTM`` over one step, dropout off) at a
+        fraction of its per-call cost on CPU, where the search's prediction network is a call
+        per emitting round. The first layer's input projection of every token is a table
+        (:func:`input_gate_table`): its rows enter ``lstm_cell`` as a per-row input bias with
+        an empty input, so a step multiplies only the recurrent weights.
         """
-        embed = self.decoder.dropout_embed(self.decoder.embed(tokens))
-        if self.decoder.dtype != "lstm" or self.decoder.training:
+        if not self.fast_lstm:
+            embed = self.decoder.dropout_embed(self.decoder.embed(tokens))
             dec_out, new_state = self.decoder.rnn_forward(embed.unsqueeze(1), state)
             return dec_out.squeeze(1), new_state
         h_prev, c_prev = state
         hs, cs = [], []
-        x = embed
+        x = h_prev.new_empty((tokens.numel(), 0))
         for layer, lstm in enumerate(self.decoder.decoder):
-            h, c = torch.lstm_cell(x, (h_prev[layer], c_prev[layer]), lstm.weight_ih_l0, lstm.weight_hh_l0,
-                                   lstm.bias_ih_l0, lstm.bias_hh_l0)
+            if layer == 0:  # x @ W_ih^T + b_ih is the table's row: no input, the row as bias
+                weight_ih, bias_ih = h_prev.new_empty((self.input_gates.size(1), 0)), self.input_gates[tokens]
+            else:
+                weight_ih, bias_ih = lstm.weight_ih_l0, lstm.bias_ih_l0
+            h, c = torch.lstm_cell(x, (h_prev[layer], c_prev[layer]), weight_ih, lstm.weight_hh_l0, bias_ih,
+                                   lstm.bias_hh_l0)
             hs.append(h)
             cs.append(c)
             x = h
         return x, (torch.stack(hs), torch.stack(cs))
+
+
+_INPUT_GATE_TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # decoder -> (weights key, table)
+
+
+def input_gate_table(decoder: torch.nn.Module) -> torch.Tensor:
+    """``(V+1, 4H)``: the first LSTM layer's input projection of every token's embedding, with its bias.
+
+    Computed once per decoder and again when its embedding or input weights change (an
+    optimiser step, ``load_state_dict``, a move to another device: anything that bumps their
+    version counters; a write through ``.data`` does not, and is not seen).
+    """
+    lstm = decoder.decoder[0]
+    weights = (decoder.embed.weight, lstm.weight_ih_l0, lstm.bias_ih_l0)
+    key = tuple((w.device, w.data_ptr(), w._version) for w in weights)
+    cached = _INPUT_GATE_TABLES.get(decoder)
+    if cached is None or cached[0] != key:
+        with torch.no_grad():
+            cached = key, torch.addmm(lstm.bias_ih_l0, decoder.embed.weight, lstm.weight_ih_l0.t())
+        _INPUT_GATE_TABLES[decoder] = cached
+    return cached[1]
 
 
 def select(state: State, index: torch.Tensor) -> State:
@@ -94,6 +125,8 @@ def assign(state: State, index: torch.Tensor, new: State) -> None:
 def gather_prefix(state: State, source: torch.Tensor) -> State:
     """Rows ``source`` of the state moved to rows ``0..len(source)-1`` (others unchanged)."""
     h, c = state
+    if source.numel() == h.size(1):
+        return h[:, source], None if c is None else c[:, source]
     h = h.clone()
     h[:, : source.numel()] = h[:, source]
     if c is not None:
