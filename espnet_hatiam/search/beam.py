@@ -92,7 +92,7 @@ def modified_beam_search(
     scores[:, 0] = 0.0
     labels = torch.zeros(batch, K, frames * S + 1, dtype=torch.long, device=device)  # 0 beyond lengths
     lengths = torch.zeros(batch, K, dtype=torch.long, device=device)
-    longest = 0  # bound on lengths, kept on the host
+    longest = 0  # the longest live sequence, kept on the host (selecting path)
     joint_evals = torch.zeros(batch, dtype=torch.long, device=device)  # counted on the device, copied once
     label_projs = torch.zeros(batch, dtype=torch.long, device=device)
 
@@ -136,11 +136,10 @@ def modified_beam_search(
             top_scores, top_index = candidates.topk(K, dim=1)
             parent, token = top_index // V1, top_index % V1
             emitted = token != 0
-            if sync_free:
-                longest = t * S + s + 1  # no sequence is longer after this round
-            else:
-                longest += 1 if bool(emitted.any()) else 0
-            new_labels = labels[:n, :, : longest + 1].gather(1, parent.unsqueeze(2).expand(-1, -1, longest + 1))
+            # room for one more label on the longest sequence: the round number bounds the lengths
+            # without a look at the device; the selecting path reads their true maximum each round
+            width = (t * S + s if sync_free else longest) + 1
+            new_labels = labels[:n, :, :width].gather(1, parent.unsqueeze(2).expand(-1, -1, width))
             new_lengths = lengths[:n].gather(1, parent)
             new_labels.scatter_(2, new_lengths.unsqueeze(2), token.unsqueeze(2))
             new_lengths += emitted
@@ -164,7 +163,9 @@ def modified_beam_search(
                     new_bonus = fusion.bonus(lm_log_probs, dec_proj[step_rows])
                     _assign_rows(lm_state, bonus, step_rows, new_lm_state, new_bonus, stepping, sync_free)
             scores[:n], lengths[:n] = top_scores, new_lengths
-            labels[:n, :, : longest + 1] = new_labels
+            labels[:n, :, :width] = new_labels
+            if not sync_free:
+                longest = int(new_lengths.max())
             finite = top_scores > NEG_INF
             active = still_active & keep
 
