@@ -123,8 +123,8 @@ def test_espnet_ctc_attention_decode_shows_no_frame_skip_ratio(tmp_path, capsys)
     assert "|0.3000|0.1000|-|-|" in make_results(tmp_path / "exp")
 
 
-def _fake_decoding(exp, mode, hyps, search_seconds):
-    out = exp / f"decode_{mode}_valid.wer.ave" / "test"
+def _fake_decoding(exp, mode, hyps, search_seconds, dset="test"):
+    out = exp / f"decode_{mode}_valid.wer.ave" / dset
     (out / "1best_recog").mkdir(parents=True)
     (out / "1best_recog" / "text").write_text("".join(f"u{i} {h}\n" for i, h in enumerate(hyps)))
     stats = {"encoder_seconds": 1.0, "search_seconds": search_seconds, "audio_seconds": 10.0, "frames": 100,
@@ -176,6 +176,35 @@ def test_compare_systems_tables_significance_and_plot(tmp_path):
     # (d) the figure, linked relative to the markdown
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "(images/speed.png)" in text
+
+
+def test_the_dual_operating_point_is_the_lowest_threshold_within_two_percent_on_the_tuning_set(tmp_path):
+    for dset in ("dev", "test"):
+        (tmp_path / dset).mkdir()
+        (tmp_path / dset / "text").write_text("".join(f"u{i} A B\n" for i in range(10)))  # 20 words
+    right, one_deletion, two_deletions = ["A B"] * 10, ["A"] + ["A B"] * 9, ["A"] * 2 + ["A B"] * 8
+    dev_test = {  # mode: (dev hypotheses, test hypotheses, search seconds)
+        "beam": (one_deletion, one_deletion, 3.0),
+        "dual_0.6": (two_deletions, right, 0.5),  # 10 % on dev against 5 %: outside 2 %
+        "dual_0.8": (one_deletion, two_deletions, 1.0),  # the same 5 % on dev: chosen
+        "dual_0.95": (right, right, 2.0),
+    }
+    exps = [tmp_path / f"asr_hat_iam_char_seed{seed}" for seed in (1, 2)] + [tmp_path / "asr_hat_char_seed1"]
+    for exp in exps:
+        for mode, (dev, test, seconds) in dev_test.items():
+            if exp.name.startswith("asr_hat_char") and mode != "beam":
+                dev = test = two_deletions  # every point of this system is worse on dev
+            _fake_decoding(exp, mode, dev, seconds, "dev")
+            _fake_decoding(exp, mode, test, seconds, "test")
+    for d in tmp_path.glob("asr_*/decode_*/*"):
+        score(tmp_path / d.name / "text", d)
+    out = tmp_path / "c.md"
+    compare_systems.main(["--exps", *map(str, exps), "--ref_dir", str(tmp_path), "--sets", "dev test",
+                          "--tune_set", "dev", "--out", str(out)])
+    text = out.read_text()
+    assert "|hat_iam|0.8|2|dev|5.00|5.00|+0.0 %|50.0 %|3.00 -> 1.00|" in text
+    assert "|hat_iam|0.8|2|test|5.00|10.00|+100.0 %|50.0 %|3.00 -> 1.00|" in text
+    assert "|hat|none within 2 %|1|dev|5.00|-|-|-|-|" in text
 
 
 def test_compare_systems_pairs_lowest_seeds_without_a_shared_one_and_names_missing_modes(tmp_path):

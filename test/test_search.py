@@ -178,6 +178,10 @@ def test_thresholded_log_probs_keep_only_blank_above_the_threshold(model):
     torch.testing.assert_close(log_probs[need], full[need])
     torch.testing.assert_close(log_probs[~need, 0], full[~need, 0])
     assert torch.isneginf(log_probs[~need, 1:]).all()
+    # greedy takes only the best output: above a threshold >= 0.5 it is blank without the mask
+    best, best_need = hat_thresholded_log_probs(joint, hidden, 0.7, best_only=True)
+    assert torch.equal(best_need, need) and torch.equal(best.argmax(-1), log_probs.argmax(-1))
+    assert (best[~need].argmax(-1) == 0).all()
 
 
 def test_counters_add_up_under_dual_thresholding(model):

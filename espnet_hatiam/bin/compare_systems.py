@@ -90,6 +90,7 @@ def main(cmd=None):
                         help="learning-curve PNG (validation loss and WER per epoch, from each train.log)")
     parser.add_argument("--title", default="System comparison")
     parser.add_argument("--setup_sets", default="", help="sets whose sizes the header gives (e.g. train, dev, test)")
+    parser.add_argument("--tune_set", default=None, help="set on which the dual threshold is chosen (e.g. dev)")
     parser.add_argument("--note", action="append", default=[], help="a header line of the recipe's (repeatable)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(cmd)
@@ -108,7 +109,8 @@ def main(cmd=None):
                 link = os.path.relpath(args.plot, args.out.parent)
             model_pairs = pairs if index == 0 else [p for p in pairs if "@" not in p]
             text += model_section(report(decodings, sets, model_pairs, args.ref_dir, args.main_mode,
-                                         args.num_samples, args.seed, link), model, args.exps)
+                                         args.num_samples, args.seed, link,
+                                         args.tune_set if index == 0 else None), model, args.exps)
         if args.curves:
             text += learning_curves(args.exps, args.curves, args.out)
     except (OSError, ValueError) as e:

@@ -167,6 +167,52 @@ def significance_table(
     return "\n".join(lines)
 
 
+def operating_points(
+    decodings: Sequence[Decoding], tune_set: str, sets: Sequence[str], preferred: str, family: str = "dual",
+    tolerance: float = 0.02,
+) -> str:
+    """Each system's threshold of the ``family`` sweep chosen on ``tune_set``, and what it gives on every set.
+
+    Over the seeds decoded in the main mode and at every point of the sweep on ``tune_set``,
+    the chosen point is the lowest threshold (the most frames skipped) whose mean WER there
+    is within ``tolerance`` (relative) of the main mode's; none when no point is.
+    """
+    lines = [f"|system|theta (chosen on {tune_set})|seeds|set|{preferred} WER %|chosen WER %|relative|"
+             "frames skipped|search s, recipe jobs|", "|---" * 9 + "|"]
+    for system in sorted({d.system for d in decodings}):
+        points = {}
+        for d in decodings:
+            match = SWEEP.fullmatch(d.mode)
+            if d.system == system and match and match["family"] == family:
+                points[float(match["theta"])] = d.mode
+        if not points or preferred not in {d.mode for d in decodings if d.system == system}:
+            continue
+        seeds = sorted(set.intersection(*(set(_select(decodings, system, m, tune_set)) for m in
+                                          [preferred, *points.values()])))
+        if not seeds:
+            continue
+        wer = lambda mode, dset: statistics.fmean(  # noqa: E731
+            _select(decodings, system, mode, dset)[s].score["wer"]["Err"] for s in seeds)
+        plain = wer(preferred, tune_set)
+        within = [theta for theta, mode in points.items() if wer(mode, tune_set) <= plain * (1 + tolerance)]
+        if not within:
+            lines.append(f"|{system}|none within {100 * tolerance:g} %|{len(seeds)}|{tune_set}|{plain:.2f}|-|-|-|-|")
+            continue
+        theta, mode = min(within), points[min(within)]
+        for dset in sets:
+            chosen, base = _select(decodings, system, mode, dset), _select(decodings, system, preferred, dset)
+            if not all(s in chosen and s in base for s in seeds):
+                continue
+            mean = lambda sel, key: statistics.fmean(key(sel[s].score) for s in seeds)  # noqa: E731
+            a, b = mean(base, lambda x: x["wer"]["Err"]), mean(chosen, lambda x: x["wer"]["Err"])
+            relative = f"{100 * (b - a) / a:+.1f} %" if a else "-"
+            search = lambda sel: mean(sel, lambda x: x["decode_stats"]["search_seconds"])  # noqa: E731
+            lines.append(f"|{system}|{theta:g}|{len(seeds)}|{dset}|{a:.2f}|{b:.2f}|{relative}|"
+                         f"{_percent(mean(chosen, lambda x: x['frame_skip_ratio']))}|"
+                         f"{search(base):.2f} -> {search(chosen):.2f}|")
+    return "\n".join(lines)
+
+
 def plot_speed_accuracy(decodings: Sequence[Decoding], system: str, dset: str, path: Path):
     """Search seconds against WER (means over seeds) of ``system`` on ``dset``: one curve per swept mode family
     (``dual_<theta>`` points connected), single labelled markers for the other modes."""
@@ -207,9 +253,10 @@ def plot_speed_accuracy(decodings: Sequence[Decoding], system: str, dset: str, p
 
 def report(
     decodings: Sequence[Decoding], sets: Sequence[str], pairs: Sequence[str], ref_dir: Path, preferred: str,
-    num_samples: int, seed: int, plot_link: Optional[str] = None,
+    num_samples: int, seed: int, plot_link: Optional[str] = None, tune_set: Optional[str] = None,
 ) -> str:
-    """The markdown comparison; ``plot_link``: the speed/accuracy figure's path relative to the markdown file."""
+    """The markdown comparison; ``plot_link``: the speed/accuracy figure's path relative to the markdown file;
+    ``tune_set``: the set on which the dual threshold is chosen (:func:`operating_points`)."""
     lines = [
         "# System comparison", "",
         "Means over seeds; RTF = (encoder + search seconds) / audio seconds; frames skipped by the IAM threshold; "
@@ -224,6 +271,14 @@ def report(
             "p = share of resamples where the system better on the full set is not better; "
             "'all N': the mean over the shared seeds, the same resamples for every seed.", "",
             significance_table(decodings, pairs, ref_dir, sets, preferred, num_samples, seed), "",
+        ]
+    points = operating_points(decodings, tune_set, sets, preferred) if tune_set else ""
+    if points.count("\n") > 1:
+        lines += [
+            "## Dual thresholding: the operating point", "",
+            f"The lowest dual threshold whose mean {tune_set} WER over the seeds is within 2 % (relative) of "
+            f"the main mode's; search seconds: the recipe's decoding jobs (bench/decode_speed.py for ratios).", "",
+            points, "",
         ]
     if plot_link:
         lines += ["## Speed and accuracy", "", f"![search seconds against WER]({plot_link})", ""]

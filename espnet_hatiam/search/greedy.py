@@ -78,7 +78,7 @@ def greedy_search(
             hidden = joint.hidden(enc_proj[rows, t], dec_proj[rows])
             joint_evals[rows] += 1
             if thresholding:
-                log_probs, need = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold)
+                log_probs, need = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold, best_only=True)
                 label_projs[rows] += need
             else:
                 log_probs = joint.log_probs_from_hidden(hidden)

@@ -154,7 +154,7 @@ GATHER_MIN_SAVED_MACS = 1 << 20
 
 
 def hat_thresholded_log_probs(
-    joint: TransducerJoint, hidden: torch.Tensor, hat_blank_threshold: float
+    joint: TransducerJoint, hidden: torch.Tensor, hat_blank_threshold: float, best_only: bool = False
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """HAT log-probs ``(N, V+1)`` of hidden rows ``(N, J)`` with HAT-blank thresholding.
 
@@ -163,14 +163,17 @@ def hat_thresholded_log_probs(
     ``GATHER_MIN_SAVED_MACS``; otherwise, and always on CUDA (where counting the rows would
     wait for the device), the plain log-probs of every row are computed and the skipped rows'
     labels masked: thresholding costs a comparison and a mask more than the plain search,
-    never a gather that saves less than it costs. Also returns the ``(N,)`` mask of rows that
-    needed their labels.
+    never a gather that saves less than it costs. ``best_only``: the caller takes only each
+    row's best output (greedy search); with a threshold >= 0.5 blank is already the best
+    output of a row above it, so the mask is left out. Also returns the ``(N,)`` mask of rows
+    that needed their labels.
     """
     rows, size = hidden.shape
     if hidden.is_cuda or rows * size * (joint.vocab_size - 1) < GATHER_MIN_SAVED_MACS:
         log_probs = joint.log_probs_from_hidden(hidden)
         need = log_probs[:, 0] < (math.log(hat_blank_threshold) if hat_blank_threshold > 0 else -math.inf)
-        log_probs[:, 1:].masked_fill_(~need.unsqueeze(1), float("-inf"))
+        if not (best_only and hat_blank_threshold >= 0.5):
+            log_probs[:, 1:].masked_fill_(~need.unsqueeze(1), float("-inf"))
         return log_probs, need
     blank_logit = joint.blank_logit(hidden)
     need = torch.sigmoid(blank_logit) < hat_blank_threshold

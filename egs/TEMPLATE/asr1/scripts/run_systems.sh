@@ -118,6 +118,7 @@ done
 first_system=${systems%% *}
 python -m espnet_hatiam.bin.compare_systems --exps exp/asr_*_bpe"${nbpe}"_seed* --ref_dir dump/raw --sets "${test_sets}" \
     --models "valid.wer.ave valid.wer.best" --main_mode "${main_mode}" --pairs "${present_pairs# }" \
+    --tune_set "${valid_set}" \
     --plot exp/images/speed_accuracy.png --plot_system "${first_system}" --plot_set "${plot_set}" \
     --curves exp/images/learning_curves.png --title "${title}" \
     --setup_sets "${train_set} ${valid_set} ${test_sets}" "${notes[@]}" \
