@@ -147,7 +147,10 @@ def modified_beam_search(
             top_scores, keep = _merge_equal_sequences(top_scores, new_labels, still_active, shortcut=not sync_free)
 
             source = (torch.arange(n, device=device).unsqueeze(1) * K + parent).view(-1)
-            dec_proj = dec_proj[source] if n == batch else torch.cat([dec_proj[source], dec_proj[n * K :]])
+            if n == batch:  # every utterance live: the reorder is the whole tensor
+                dec_proj = dec_proj[source]
+            else:
+                dec_proj[: n * K] = dec_proj[source]
             state = gather_prefix(state, source)
             if fusion is not None:
                 bonus[: n * K] = bonus[source]

@@ -50,6 +50,8 @@ class PredictionNetwork:
         self.decoder = decoder
         self.fast_lstm = decoder.dtype == "lstm" and not decoder.training
         self.input_gates = input_gate_table(decoder) if self.fast_lstm else None  # (V+1, 4H)
+        # (4H, 0): the first layer's input weight, its projection being the table's row
+        self.no_input_weight = self.input_gates.new_empty((self.input_gates.size(1), 0)) if self.fast_lstm else None
 
     def initial(self, batch: int, device: torch.device) -> Tuple[torch.Tensor, State]:
         """Output ``(batch, Dd)`` and state after the start symbol (blank, ESPnet's convention)."""
@@ -77,7 +79,7 @@ class PredictionNetwork:
         x = h_prev.new_empty((tokens.numel(), 0))
         for layer, lstm in enumerate(self.decoder.decoder):
             if layer == 0:  # x @ W_ih^T + b_ih is the table's row: no input, the row as bias
-                weight_ih, bias_ih = h_prev.new_empty((self.input_gates.size(1), 0)), self.input_gates[tokens]
+                weight_ih, bias_ih = self.no_input_weight, self.input_gates[tokens]
             else:
                 weight_ih, bias_ih = lstm.weight_ih_l0, lstm.bias_ih_l0
             h, c = torch.lstm_cell(x, (h_prev[layer], c_prev[layer]), weight_ih, lstm.weight_hh_l0, bias_ih,
