@@ -115,7 +115,8 @@ def modified_beam_search(
             if thresholding:
                 row_log_probs, row_projected = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold)
             else:
-                row_log_probs, row_projected = joint.log_probs_from_hidden(hidden), hidden.new_ones(len(rows), dtype=torch.bool)
+                row_log_probs = joint.log_probs_from_hidden(hidden)
+                row_projected = hidden.new_ones(len(rows), dtype=torch.bool)
             if rows.numel() == n * K:  # every row (sync-free, or all hypotheses on the frame)
                 log_probs, projected = row_log_probs, row_projected
             else:
