@@ -453,3 +453,31 @@ def test_the_sync_free_path_returns_the_selecting_paths_hypotheses(model, max_sy
         assert [h.score for h in b] == pytest.approx([h.score for h in a], abs=1e-5)
     assert torch.equal(counted.joint_evaluations, sync_free_counted.joint_evaluations)
     assert torch.equal(counted.label_projections, sync_free_counted.label_projections)
+
+
+@pytest.mark.parametrize("max_sym, hat_threshold", [(1, 1.0), (2, 1.0), (3, 0.9), (2, 0.4)])
+def test_the_sync_free_greedy_search_returns_the_selecting_paths_hypotheses(model, max_sym, hat_threshold,
+                                                                           monkeypatch):
+    easy_model = _certain_blank_model(model)
+    enc_out, enc_lens, _ = _easy_frames(*_encoder_output(batch=4, frames=(30, 22, 9, 17)))
+    results = []
+    for sync_free in (False, True):
+        if sync_free:  # the frame loop may not ask the device for data: no nonzero, no tensor in an if
+            def refuse(*args, **kwargs):
+                raise AssertionError("host synchronisation in the sync-free search")
+
+            monkeypatch.setattr(torch.Tensor, "nonzero", refuse)
+            monkeypatch.setattr(torch.Tensor, "__bool__", refuse)
+        counters = SearchCounters.for_lengths(enc_lens)
+        frame_labels = torch.zeros(enc_out.shape[:2], dtype=torch.long)
+        hyps = greedy_search(easy_model.joint_network, easy_model.decoder, enc_out, enc_lens, max_sym,
+                             hat_threshold, counters, frame_labels, sync_free=sync_free)
+        monkeypatch.undo()
+        results.append((hyps, counters, frame_labels))
+    (selecting, counted, frames), (sync_free_hyps, sync_free_counted, sync_free_frames) = results
+    assert [h.token_ids for h in sync_free_hyps] == [h.token_ids for h in selecting]
+    assert any(h.token_ids for h in selecting)
+    assert [h.score for h in sync_free_hyps] == pytest.approx([h.score for h in selecting], abs=1e-5)
+    assert torch.equal(frames, sync_free_frames) and int(frames.sum()) == sum(len(h.token_ids) for h in selecting)
+    assert torch.equal(counted.joint_evaluations, sync_free_counted.joint_evaluations)
+    assert torch.equal(counted.label_projections, sync_free_counted.label_projections)

@@ -27,12 +27,13 @@ def greedy_search(
     hat_blank_threshold: float = 1.0,
     counters: Optional[SearchCounters] = None,
     frame_labels: Optional[torch.Tensor] = None,
+    sync_free: Optional[bool] = None,
 ) -> List[Hypothesis]:
     """Greedy search over a batch of utterances.
 
     At each frame every utterance takes the most probable output; after a label it may
     emit again on the same frame, at most ``max_sym_per_frame`` labels. Utterances are
-    sorted by length so that the active ones form a prefix of the batch: the prediction
+    sorted by length so that the live ones form a prefix of the batch: the prediction
     network and joint only ever run on live rows.
 
     With ``hat_blank_threshold`` < 1 (HAT joint only) the blank logit is computed first
@@ -47,55 +48,87 @@ def greedy_search(
         frame_labels: if given, a ``(B, T)`` integer tensor (any device), in input order, to
             which the number of labels the path emitted on each frame is added (0 on a frame
             the path left by blank at once, and on padding). The frame of each label is
-            recorded on the host as it is appended, so the search itself does no more work.
+            recorded as it is appended, so the search itself does no more work.
+        sync_free: run every round on all live rows with masks, the labels in a ``(B, T*S)``
+            device buffer, so that the frame loop never waits for the device (the beam
+            search's GPU path; the default on CUDA). Same hypotheses as the selecting path,
+            which runs each round only on the rows still emitting and is faster on a CPU.
 
     Returns:
         One ``Hypothesis`` per utterance, in input order.
     """
     thresholding = uses_hat_threshold(joint, hat_blank_threshold)
-    batch = enc_out.size(0)
+    batch, device = enc_out.size(0), enc_out.device
     if frame_labels is not None and tuple(frame_labels.shape) != tuple(enc_out.shape[:2]):
         raise ValueError(f"frame_labels must be (B, T) = {tuple(enc_out.shape[:2])}, got {tuple(frame_labels.shape)}")
+    sync_free = enc_out.is_cuda if sync_free is None else sync_free
     lens, order = enc_lens.sort(descending=True)
     enc_proj = joint.project_encoder(enc_out[order])
     prediction = PredictionNetwork(decoder)
-    dec_out, state = prediction.initial(batch, enc_out.device)
+    dec_out, state = prediction.initial(batch, device)
     dec_proj = joint.project_decoder(dec_out)
-    scores = torch.zeros(batch, device=enc_out.device)
-    tokens: List[List[int]] = [[] for _ in range(batch)]
-    token_frames: List[List[int]] = [[] for _ in range(batch)]  # the frame of each label in tokens
-    joint_evals = torch.zeros(batch, dtype=torch.long, device=enc_out.device)  # copied to the host once
-    label_projs = torch.zeros(batch, dtype=torch.long, device=enc_out.device)
+    scores = torch.zeros(batch, device=device)
+    joint_evals = torch.zeros(batch, dtype=torch.long, device=device)  # copied to the host once
+    label_projs = torch.zeros(batch, dtype=torch.long, device=device)
     live = lens.tolist()  # host copy: the utterances live at frame t are the first n
-    all_rows = torch.arange(batch, device=enc_out.device)
+    frames = live[0] if batch else 0
+    all_rows = torch.arange(batch, device=device)
+    # selecting path: labels and their frames appended on the host; sync-free path: written
+    # into device buffers at each row's label count (zero beyond it), copied once at the end
+    tokens: List[List[int]] = [[] for _ in range(batch)]
+    token_frames: List[List[int]] = [[] for _ in range(batch)]
+    if sync_free:
+        label_buffer = torch.zeros(batch, max(frames * max_sym_per_frame, 1), dtype=torch.long, device=device)
+        frame_buffer = torch.zeros_like(label_buffer)
+        label_count = torch.zeros(batch, 1, dtype=torch.long, device=device)
 
     n = batch
-    for t in range(live[0] if batch else 0):
+    for t in range(frames):
         while live[n - 1] <= t:
             n -= 1
         rows = all_rows[:n]
+        active = torch.ones(n, dtype=torch.bool, device=device) if sync_free else None
         for _ in range(max_sym_per_frame):
             hidden = joint.hidden(enc_proj[rows, t], dec_proj[rows])
-            joint_evals[rows] += 1
             if thresholding:
                 log_probs, need = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold, best_only=True)
-                label_projs[rows] += need
             else:
-                log_probs = joint.log_probs_from_hidden(hidden)
-                label_projs[rows] += 1
+                log_probs, need = joint.log_probs_from_hidden(hidden), True
             best, best_token = log_probs.max(-1)  # ties go to blank (index 0)
-            scores[rows] += best
             emit = best_token != 0
-            rows, new_tokens = rows[emit], best_token[emit]
-            if rows.numel() == 0:
-                break
-            for row, token in zip(rows.tolist(), new_tokens.tolist()):
-                tokens[row].append(token)
-                token_frames[row].append(t)
-            out, new_state = prediction.step(new_tokens, select(state, rows))
-            assign(state, rows, new_state)
-            dec_proj[rows] = joint.project_decoder(out)
+            if sync_free:  # only the active rows count, score and emit
+                joint_evals[:n] += active
+                label_projs[:n] += active & need
+                scores[:n] += best.masked_fill(~active, 0.0)
+                emit &= active
+                label_buffer[:n].scatter_(1, label_count[:n], best_token.masked_fill(~emit, 0).unsqueeze(1))
+                frame_buffer[:n].scatter_(1, label_count[:n], emit.unsqueeze(1) * t)
+                label_count[:n] += emit.unsqueeze(1)
+                out, new_state = prediction.step(best_token, select(state, rows))
+                keep = emit.view(1, -1, 1)
+                assign(state, rows, tuple(None if new is None else torch.where(keep, new, old[:, rows])
+                                          for new, old in zip(new_state, state)))
+                dec_proj[rows] = torch.where(emit.unsqueeze(1), joint.project_decoder(out), dec_proj[rows])
+                active = emit
+            else:  # the rows that just emitted go on
+                joint_evals[rows] += 1
+                label_projs[rows] += need
+                scores[rows] += best
+                rows, new_tokens = rows[emit], best_token[emit]
+                if rows.numel() == 0:
+                    break
+                for row, token in zip(rows.tolist(), new_tokens.tolist()):
+                    tokens[row].append(token)
+                    token_frames[row].append(t)
+                out, new_state = prediction.step(new_tokens, select(state, rows))
+                assign(state, rows, new_state)
+                dec_proj[rows] = joint.project_decoder(out)
 
+    if sync_free:
+        counts = label_count.squeeze(1).tolist()
+        labels, label_frames = label_buffer.tolist(), frame_buffer.tolist()
+        tokens = [labels[row][: counts[row]] for row in range(batch)]
+        token_frames = [label_frames[row][: counts[row]] for row in range(batch)]
     if counters is not None:
         counters.joint_evaluations[order.cpu()] += joint_evals.cpu()
         counters.label_projections[order.cpu()] += label_projs.cpu()
