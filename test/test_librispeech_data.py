@@ -504,8 +504,8 @@ def test_decode_configs_are_valid_search_configs(recipe):
 
     configs = sorted((recipe / "conf").glob("decode_*.yaml"))
     names = {c.stem for c in configs}
-    wanted = {"decode_greedy", "decode_beam_sym1", "decode_beam_sym2", "decode_beam_sym3", "decode_iam",
-              "decode_hat", "decode_espnet_ctc_att"}
+    wanted = {"decode_greedy", "decode_beam_sym1", "decode_beam_sym2", "decode_beam_sym3", "decode_beam_sym4",
+              "decode_iam", "decode_hat", "decode_espnet_ctc_att"}
     wanted |= {f"decode_dual_{t}" for t in ("0.6", "0.8", "0.9", "0.95", "0.99")}
     wanted |= {f"decode_espnet_{a}" for a in ("default", "alsd", "tsd", "nsc", "maes")}
     assert names == wanted

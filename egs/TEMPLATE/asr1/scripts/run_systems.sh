@@ -64,7 +64,7 @@ case "${compare}" in true|false|only) ;; *) echo "$0: --compare must be true, fa
 [ "${ngpu}" -gt 1 ] && asr_args="--multiprocessing_distributed true ${asr_args}"
 data_opts=(--train_set "${train_set}" --valid_set "${valid_set}" --test_sets "${test_sets}" --nbpe "${nbpe}" --ngpu "${ngpu}")
 
-plain_configs="conf/decode_greedy.yaml conf/decode_beam_sym1.yaml conf/decode_beam_sym2.yaml conf/decode_beam_sym3.yaml"
+plain_configs="conf/decode_greedy.yaml conf/decode_beam_sym1.yaml conf/decode_beam_sym2.yaml conf/decode_beam_sym3.yaml conf/decode_beam_sym4.yaml"
 for algo in default alsd tsd nsc maes; do plain_configs+=" conf/decode_espnet_${algo}.yaml"; done
 threshold_configs="conf/decode_iam.yaml conf/decode_hat.yaml"
 for theta in 0.6 0.8 0.9 0.95 0.99; do threshold_configs+=" conf/decode_dual_${theta}.yaml"; done
