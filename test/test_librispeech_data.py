@@ -476,6 +476,33 @@ def test_run_scripts_pass_only_options_hat_asr_knows(recipe):
         assert "Successfully finished stages 6-9" in result.stdout
 
 
+@pytest.mark.parametrize("recipe", [MINI, LS100, REPO / "egs" / "speechocean762" / "asr1"],
+                         ids=["mini_librispeech", "librispeech_100", "speechocean762"])
+def test_espnet_transducer_search_runs_in_two_algorithms_on_hat_iam_only(tmp_path, recipe):
+    """ESPnet's one-utterance-at-a-time search decodes the HAT+IAM model in maes and alsd, no other system."""
+    stand_in = tmp_path / "asr1"
+    stand_in.mkdir()
+    shutil.copy(recipe / "run.sh", stand_in / "run.sh")
+    for name in ("scripts", "conf"):
+        (stand_in / name).symlink_to(recipe.resolve() / name)
+    (stand_in / "hat_asr.sh").write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" ---\n')
+    (stand_in / "hat_asr.sh").chmod(0o755)
+    result = subprocess.run(["./run.sh", "--seeds", "2024", "--compare", "false"], cwd=stand_in,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    configs = {}
+    for call in result.stdout.split("---\n")[:-1]:
+        args = call.splitlines()
+        if "--inference_model" not in args:  # the averaged model's call: every mode
+            configs[args[args.index("--asr_tag") + 1]] = args[args.index("--inference_configs") + 1].split()
+    espnet = {tag: sorted(c for c in found if "decode_espnet_" in c) for tag, found in configs.items()}
+    assert espnet == {"train_hat_iam_bpe300_seed2024" if recipe != LS100 else "train_hat_iam_bpe5000_seed2024":
+                      ["conf/decode_espnet_alsd.yaml", "conf/decode_espnet_maes.yaml"],
+                      **{tag: [] for tag in configs if tag.startswith("train_hat_bpe")},
+                      **{tag: ["conf/decode_espnet_ctc_att.yaml"] for tag in configs if "espnet_ctc_att" in tag}}
+    assert "conf/decode_beam_sym4.yaml" in configs[next(iter(configs))]
+
+
 def test_librispeech_100_run_passes_gpu_options_through(tmp_path):
     """--ngpu and --gpu_inference reach hat_asr.sh (seen through a stand-in that prints its arguments)."""
     recipe = tmp_path / "asr1"

@@ -5,13 +5,16 @@
 #   scripts/run_systems.sh --train_set S --valid_set S --test_sets "A B" --nbpe N --systems "train_x train_y"
 #       [--seeds "2024 1 2"] [--decode_configs "conf/decode_a.yaml ..."] [--asr_args "training options"]
 #       [--main_mode beam_sym2] [--compare true|false|only] [--pairs "a:b a@m1:a@m2"] [--plot_set SET]
-#       [--title "..."] [--note "header line"]... [--update_results true] [hat_asr.sh options]
+#       [--title "..."] [--note "header line"]... [--update_results true]
+#       [--espnet_searches "default alsd tsd nsc maes"] [--espnet_search_systems "train_x"] [hat_asr.sh options]
 #
 # A system is conf/<system>.yaml, trained as exp/asr_<system>_bpe<N>_seed<seed> with --seed <seed>
 # and --asr_args; --ngpu N > 1 adds ESPnet's --multiprocessing_distributed true (as asr.sh does).
 # train_espnet_* systems are ESPnet's own ASR task (espnet2.bin.asr_train), decoded with
 # conf/decode_espnet_ctc_att.yaml; the others with every decoding mode of conf/ (the thresholded
-# modes left out for an RNN-T joint) or --decode_configs. Every model is decoded from the average of
+# modes left out for an RNN-T joint) or --decode_configs; ESPnet's BeamSearchTransducer only in the
+# --espnet_searches algorithms and, if --espnet_search_systems is given, only on those systems (where
+# ESPnet's one-utterance-at-a-time search would take hours a mode). Every model is decoded from the average of
 # its best checkpoints (valid.wer.ave.pth) and, in the main mode, from its single best checkpoint.
 # When stage 13 has run (or with --compare only), scripts' comparison writes exp/RESULTS_compare.md,
 # exp/images/{speed_accuracy,learning_curves}.png; --update_results true copies them to the tracked
@@ -29,6 +32,8 @@ plot_set=test
 title="System comparison"
 notes=()
 update_results=false
+espnet_searches="default alsd tsd nsc maes"
+espnet_search_systems=""
 train_set=""; valid_set=""; test_sets=""; nbpe=""
 stage=1; stop_stage=100; ngpu=0
 args=()
@@ -46,6 +51,8 @@ while [ $# -gt 0 ]; do
         --title) title=$2 ;;
         --note) notes+=(--note "$2") ;;
         --update_results) update_results=$2 ;;
+        --espnet_searches) espnet_searches=$2 ;;
+        --espnet_search_systems) espnet_search_systems=$2 ;;
         --train_set) train_set=$2 ;;
         --valid_set) valid_set=$2 ;;
         --test_sets) test_sets=$2 ;;
@@ -77,6 +84,13 @@ decoding_of() {
     esac
     for config in ${decode_configs:-${plain_configs} ${threshold_configs}}; do
         [ -f "${config}" ] || continue
+        case "${config}" in  # ESPnet's search: its chosen algorithms, on its chosen systems
+            conf/decode_espnet_*.yaml)
+                local algo=${config#conf/decode_espnet_}; algo=${algo%.yaml}
+                case " ${espnet_searches} " in *" ${algo} "*) ;; *) continue ;; esac
+                [ -z "${espnet_search_systems}" ] || case " ${espnet_search_systems} " in
+                    *" ${system} "*) ;; *) continue ;; esac ;;
+        esac
         # Blank thresholding needs a HAT joint; an RNN-T joint has no blank factorisation (and no IAM).
         case " ${threshold_configs} " in
             *" ${config} "*) grep -q '^joint_type: *rnnt' "conf/${system}.yaml" && continue ;;
