@@ -415,7 +415,7 @@ def test_run_sh_trains_every_system_and_decodes_each_as_its_kind(tmp_path):
     assert (espnet["asr_task"], espnet["inference_configs"], espnet["inference_batch_size"]) == (
         "espnet", "conf/decode_espnet_ctc_att.yaml", "1")
     best = [c for c in calls if c.get("inference_model") == "valid.wer.best.pth"]
-    assert {c["inference_configs"] for c in best} == {"conf/decode_beam_sym2.yaml", "conf/decode_espnet_ctc_att.yaml"}
+    assert {c["inference_configs"] for c in best} == {"conf/decode_beam_sym4.yaml", "conf/decode_espnet_ctc_att.yaml"}
     assert all((c["stage"], c["stop_stage"]) == ("12", "13") for c in best)
 
 

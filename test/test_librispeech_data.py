@@ -542,7 +542,7 @@ def test_decode_configs_are_valid_search_configs(recipe):
             if config.stem.startswith("decode_dual_"):
                 theta = float(config.stem.rsplit("_", 1)[1])
                 got = (search.iam_blank_threshold, search.hat_blank_threshold, search.max_sym_per_frame)
-                assert got == (theta, theta, 2), config
+                assert got == (theta, theta, 4), config
 
 
 @pytest.mark.parametrize("recipe, vocab, blocks, size", [(MINI, 300, 4, 144), (LS100, 5000, 12, 256)],

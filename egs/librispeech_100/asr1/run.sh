@@ -27,7 +27,7 @@ exec scripts/run_systems.sh \
     --systems "train_hat_iam train_hat train_espnet_ctc_att" \
     --espnet_searches "maes alsd" \
     --espnet_search_systems train_hat_iam \
-    --pairs "train_hat_iam:train_hat train_hat_iam:train_espnet_ctc_att train_hat_iam@dual_0.95:train_hat_iam@beam_sym2" \
+    --pairs "train_hat_iam:train_hat train_hat_iam:train_espnet_ctc_att train_hat_iam@dual_0.95:train_hat_iam@beam_sym4" \
     --plot_set test_other \
     --title "librispeech_100: HAT+IAM against vanilla HAT and ESPnet CTC/attention" \
     --note "published, test-clean / test-other WER: ESPnet conformer transducer 6.9 / 18.1 %, ESPnet conformer CTC/attention 6.5 / 17.3 %, icefall pruned transducer (train-clean-100) 6.6 / 17.2 %" \

@@ -4,7 +4,7 @@
 #
 #   scripts/run_systems.sh --train_set S --valid_set S --test_sets "A B" --nbpe N --systems "train_x train_y"
 #       [--seeds "2024 1 2"] [--decode_configs "conf/decode_a.yaml ..."] [--asr_args "training options"]
-#       [--main_mode beam_sym2] [--compare true|false|only] [--pairs "a:b a@m1:a@m2"] [--plot_set SET]
+#       [--main_mode beam_sym4] [--compare true|false|only] [--pairs "a:b a@m1:a@m2"] [--plot_set SET]
 #       [--title "..."] [--note "header line"]... [--update_results true]
 #       [--espnet_searches "default alsd tsd nsc maes"] [--espnet_search_systems "train_x"] [hat_asr.sh options]
 #
@@ -25,7 +25,7 @@ systems=""
 seeds="2024 1 2"
 decode_configs=""
 asr_args=""
-main_mode=beam_sym2
+main_mode=beam_sym4
 compare=true
 pairs=""
 plot_set=test
