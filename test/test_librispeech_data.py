@@ -476,10 +476,8 @@ def test_run_scripts_pass_only_options_hat_asr_knows(recipe):
         assert "Successfully finished stages 6-9" in result.stdout
 
 
-@pytest.mark.parametrize("recipe", [MINI, LS100, REPO / "egs" / "speechocean762" / "asr1"],
-                         ids=["mini_librispeech", "librispeech_100", "speechocean762"])
-def test_espnet_transducer_search_runs_in_two_algorithms_on_hat_iam_only(tmp_path, recipe):
-    """ESPnet's one-utterance-at-a-time search decodes the HAT+IAM model in maes and alsd, no other system."""
+def _recipe_with_printing_hat_asr(tmp_path, recipe):
+    """A copy of ``recipe``'s run.sh, conf and scripts whose hat_asr.sh prints each call's arguments, then ---."""
     stand_in = tmp_path / "asr1"
     stand_in.mkdir()
     shutil.copy(recipe / "run.sh", stand_in / "run.sh")
@@ -487,6 +485,14 @@ def test_espnet_transducer_search_runs_in_two_algorithms_on_hat_iam_only(tmp_pat
         (stand_in / name).symlink_to(recipe.resolve() / name)
     (stand_in / "hat_asr.sh").write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" ---\n')
     (stand_in / "hat_asr.sh").chmod(0o755)
+    return stand_in
+
+
+@pytest.mark.parametrize("recipe", [MINI, LS100, REPO / "egs" / "speechocean762" / "asr1"],
+                         ids=["mini_librispeech", "librispeech_100", "speechocean762"])
+def test_espnet_transducer_search_runs_in_two_algorithms_on_hat_iam_only(tmp_path, recipe):
+    """ESPnet's one-utterance-at-a-time search decodes the HAT+IAM model in maes and alsd, no other system."""
+    stand_in = _recipe_with_printing_hat_asr(tmp_path, recipe)
     result = subprocess.run(["./run.sh", "--seeds", "2024", "--compare", "false"], cwd=stand_in,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -505,13 +511,7 @@ def test_espnet_transducer_search_runs_in_two_algorithms_on_hat_iam_only(tmp_pat
 
 def test_librispeech_100_run_passes_gpu_options_through(tmp_path):
     """--ngpu and --gpu_inference reach hat_asr.sh (seen through a stand-in that prints its arguments)."""
-    recipe = tmp_path / "asr1"
-    recipe.mkdir()
-    shutil.copy(LS100 / "run.sh", recipe / "run.sh")
-    for name in ("scripts", "conf"):
-        (recipe / name).symlink_to(LS100.resolve() / name)
-    (recipe / "hat_asr.sh").write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
-    (recipe / "hat_asr.sh").chmod(0o755)
+    recipe = _recipe_with_printing_hat_asr(tmp_path, LS100)
     result = subprocess.run(["./run.sh", "--systems", "train_hat_iam", "--ngpu", "4", "--gpu_inference", "false",
                              "--asr_args", "--batch_bins 16000000", "--compare", "false"], cwd=recipe, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

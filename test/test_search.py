@@ -424,6 +424,15 @@ def test_prediction_network_follows_changed_weights(change):
     torch.testing.assert_close(after, ref.squeeze(1), rtol=1e-5, atol=1e-6)
 
 
+def _refuse_host_synchronisation(monkeypatch):
+    """The frame loop may not ask the device for data: no ``nonzero``, no tensor in an ``if``."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("host synchronisation in the sync-free search")
+
+    monkeypatch.setattr(torch.Tensor, "nonzero", refuse)
+    monkeypatch.setattr(torch.Tensor, "__bool__", refuse)
+
+
 @pytest.mark.parametrize("max_sym, hat_threshold, with_lm", [(1, 1.0, False), (2, 1.0, False), (3, 0.9, False),
                                                              (2, 0.9, True)])
 def test_the_sync_free_path_returns_the_selecting_paths_hypotheses(model, max_sym, hat_threshold, with_lm,
@@ -435,12 +444,8 @@ def test_the_sync_free_path_returns_the_selecting_paths_hypotheses(model, max_sy
     fusion = RNNLMFusion(_tiny_lm(model.joint_network.vocab_size), model.joint_network, 0.3, 0.2) if with_lm else None
     results = []
     for sync_free in (False, True):
-        if sync_free:  # the frame loop may not ask the device for data: no nonzero, no tensor in an if
-            def refuse(*args, **kwargs):
-                raise AssertionError("host synchronisation in the sync-free search")
-
-            monkeypatch.setattr(torch.Tensor, "nonzero", refuse)
-            monkeypatch.setattr(torch.Tensor, "__bool__", refuse)
+        if sync_free:
+            _refuse_host_synchronisation(monkeypatch)
         counters = SearchCounters.for_lengths(enc_lens)
         hyps = modified_beam_search(easy_model.joint_network, easy_model.decoder, enc_out, enc_lens, 4, nbest=4,
                                     max_sym_per_frame=max_sym, hat_blank_threshold=hat_threshold,
@@ -462,12 +467,8 @@ def test_the_sync_free_greedy_search_returns_the_selecting_paths_hypotheses(mode
     enc_out, enc_lens, _ = _easy_frames(*_encoder_output(batch=4, frames=(30, 22, 9, 17)))
     results = []
     for sync_free in (False, True):
-        if sync_free:  # the frame loop may not ask the device for data: no nonzero, no tensor in an if
-            def refuse(*args, **kwargs):
-                raise AssertionError("host synchronisation in the sync-free search")
-
-            monkeypatch.setattr(torch.Tensor, "nonzero", refuse)
-            monkeypatch.setattr(torch.Tensor, "__bool__", refuse)
+        if sync_free:
+            _refuse_host_synchronisation(monkeypatch)
         counters = SearchCounters.for_lengths(enc_lens)
         frame_labels = torch.zeros(enc_out.shape[:2], dtype=torch.long)
         hyps = greedy_search(easy_model.joint_network, easy_model.decoder, enc_out, enc_lens, max_sym,

@@ -13,6 +13,7 @@ from espnet_hatiam.search.state import (
     PredictionNetwork,
     TransducerJoint,
     assign,
+    assign_where,
     gather_prefix,
     hat_thresholded_log_probs,
     select,
@@ -158,14 +159,15 @@ def modified_beam_search(
                 lm_state = gather_prefix(lm_state, source)
             stepping = (keep & emitted).view(-1)
             step_rows = rows if sync_free else stepping.nonzero().squeeze(1)
+            step_mask = stepping if sync_free else None  # sync-free: all rows step, these keep it
             if sync_free or step_rows.numel():
                 step_tokens = token.view(-1)[step_rows]
                 out, new_state = prediction.step(step_tokens, select(state, step_rows))
-                _assign_rows(state, dec_proj, step_rows, new_state, joint.project_decoder(out), stepping, sync_free)
+                _assign_rows(state, dec_proj, step_rows, new_state, joint.project_decoder(out), step_mask)
                 if fusion is not None:
                     lm_log_probs, new_lm_state = fusion.step(step_tokens, select(lm_state, step_rows))
                     new_bonus = fusion.bonus(lm_log_probs, dec_proj[step_rows])
-                    _assign_rows(lm_state, bonus, step_rows, new_lm_state, new_bonus, stepping, sync_free)
+                    _assign_rows(lm_state, bonus, step_rows, new_lm_state, new_bonus, step_mask)
             scores[:n], lengths[:n] = top_scores, new_lengths
             labels[:n, :, :width] = new_labels
             if not sync_free:
@@ -179,20 +181,14 @@ def modified_beam_search(
     return _nbest_lists(scores.cpu(), labels.cpu(), lengths.cpu(), order.cpu(), nbest)
 
 
-def _assign_rows(state, outputs, rows, new_state, new_outputs, stepping, sync_free: bool) -> None:
-    """Write a step's state and ``(N, D)`` outputs into the rows that stepped, in place.
-
-    Selecting path: ``rows`` are exactly those rows. Sync-free path: ``rows`` are all ``n*K``
-    rows and ``stepping`` ``(n*K,)`` masks the ones that keep their new values.
-    """
-    if not sync_free:
+def _assign_rows(state, outputs, rows, new_state, new_outputs, stepping) -> None:
+    """Selecting path (``stepping`` None): ``rows`` are the rows that stepped; sync-free path: all rows,
+    ``stepping`` masks the ones that keep their new values (:func:`assign_where`)."""
+    if stepping is None:
         assign(state, rows, new_state)
         outputs[rows] = new_outputs
-        return
-    keep = stepping.view(1, -1, 1)
-    assign(state, rows, tuple(None if new is None else torch.where(keep, new, old[:, rows])
-                              for new, old in zip(new_state, state)))
-    outputs[rows] = torch.where(stepping.unsqueeze(1), new_outputs, outputs[rows])
+    else:
+        assign_where(state, outputs, rows, new_state, new_outputs, stepping)
 
 
 def _merge_equal_sequences(scores: torch.Tensor, labels: torch.Tensor, active: torch.Tensor, shortcut: bool = True):

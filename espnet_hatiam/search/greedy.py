@@ -11,6 +11,7 @@ from espnet_hatiam.search.state import (
     PredictionNetwork,
     TransducerJoint,
     assign,
+    assign_where,
     hat_thresholded_log_probs,
     select,
     uses_hat_threshold,
@@ -105,10 +106,7 @@ def greedy_search(
                 frame_buffer[:n].scatter_(1, label_count[:n], emit.unsqueeze(1) * t)
                 label_count[:n] += emit.unsqueeze(1)
                 out, new_state = prediction.step(best_token, select(state, rows))
-                keep = emit.view(1, -1, 1)
-                assign(state, rows, tuple(None if new is None else torch.where(keep, new, old[:, rows])
-                                          for new, old in zip(new_state, state)))
-                dec_proj[rows] = torch.where(emit.unsqueeze(1), joint.project_decoder(out), dec_proj[rows])
+                assign_where(state, dec_proj, rows, new_state, joint.project_decoder(out), emit)
                 active = emit
             else:  # the rows that just emitted go on
                 joint_evals[rows] += 1

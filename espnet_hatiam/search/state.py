@@ -124,6 +124,19 @@ def assign(state: State, index: torch.Tensor, new: State) -> None:
         state[1][:, index] = new[1]
 
 
+def assign_where(state: State, outputs: torch.Tensor, rows: torch.Tensor, new_state: State,
+                 new_outputs: torch.Tensor, keep: torch.Tensor) -> None:
+    """Write a step's state and ``(N, D)`` outputs into rows ``rows`` ``(N,)`` where ``keep`` ``(N,)``.
+
+    The rows where ``keep`` is False keep their old values: the sync-free searches step every
+    row and keep only the ones that emitted, without selecting them on the host.
+    """
+    mask = keep.view(1, -1, 1)
+    assign(state, rows, tuple(None if new is None else torch.where(mask, new, old[:, rows])
+                              for new, old in zip(new_state, state)))
+    outputs[rows] = torch.where(keep.unsqueeze(1), new_outputs, outputs[rows])
+
+
 def gather_prefix(state: State, source: torch.Tensor) -> State:
     """Rows ``source`` of the state moved to rows ``0..len(source)-1`` (others unchanged)."""
     h, c = state
