@@ -304,10 +304,12 @@ def test_librispeech_100_opus_copy_and_missing_set(tmp_path):
 
 
 def recipe_copy(recipe: Path, tmp_path: Path) -> Path:
-    """A copy of a recipe's data-preparation files: local/ and db.sh (which honours the corpus variables)."""
+    """A copy of a recipe's data-preparation files: local/, db.sh (which honours the corpus variables) and
+    scripts/ (the shared corpus lookup and download)."""
     directory = tmp_path / "asr1"
     shutil.copytree(recipe / "local", directory / "local")
-    (directory / "db.sh").symlink_to(recipe / "db.sh")
+    for name in ("db.sh", "scripts"):
+        (directory / name).symlink_to(recipe / name)
     return directory
 
 

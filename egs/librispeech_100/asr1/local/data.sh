@@ -27,32 +27,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-parts="train-clean-100 dev-clean dev-other test-clean test-other"
-have_corpus() {  # have_corpus <root>: every set, at <root>/<set> or <root>/LibriSpeech/<set>
-    local part
-    for part in ${parts}; do
-        [ -d "$1/${part}" ] || [ -d "$1/LibriSpeech/${part}" ] || return 1
-    done
-}
-
-if ! have_corpus "${LIBRISPEECH}"; then
-    if [ "${download}" != true ]; then
-        echo "$0: LibriSpeech not found at LIBRISPEECH='${LIBRISPEECH}' (expected ${parts// //, }/): set LIBRISPEECH (db.sh) or run with --local_data_opts '--download true'" >&2
-        exit 1
-    fi
-    for part in ${parts}; do
-        sha256_var=data_sha256_${part//-/_}
-        sha256=${!sha256_var}
-        if [ -z "${sha256}" ]; then
-            echo "$0: WARNING: ************************************************************" >&2
-            echo "$0: WARNING: no sha256 for ${part}.tar.gz: the archive is NOT verified" >&2
-            echo "$0: WARNING: ************************************************************" >&2
-        fi
-        # downloads/<part>.done marks a finished extraction (an interrupted one is redone from the kept archive)
-        python3 -m espnet_hatiam.data.download --url "${data_url}/${part}.tar.gz" ${sha256:+--sha256 "${sha256}"} \
-            --dest downloads --check "${part}.done"
-        touch "downloads/${part}.done"
-    done
-    LIBRISPEECH=$(pwd)/downloads/LibriSpeech
-fi
+. scripts/librispeech_corpus.sh
+librispeech_corpus LIBRISPEECH "${download}" "${data_url}" \
+    "train-clean-100=${data_sha256_train_clean_100}" "dev-clean=${data_sha256_dev_clean}" \
+    "dev-other=${data_sha256_dev_other}" "test-clean=${data_sha256_test_clean}" "test-other=${data_sha256_test_other}"
 python3 local/data_prep.py --corpus_root "${LIBRISPEECH}" --out data

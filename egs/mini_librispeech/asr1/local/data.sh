@@ -23,31 +23,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-parts="train-clean-5 dev-clean-2"
-have_corpus() {  # have_corpus <root>: both sets, at <root>/<set> or <root>/LibriSpeech/<set>
-    local part
-    for part in ${parts}; do
-        [ -d "$1/${part}" ] || [ -d "$1/LibriSpeech/${part}" ] || return 1
-    done
-}
-
-if ! have_corpus "${MINI_LIBRISPEECH}"; then
-    if [ "${download}" != true ]; then
-        echo "$0: mini_librispeech not found at MINI_LIBRISPEECH='${MINI_LIBRISPEECH}' (expected train-clean-5/ and dev-clean-2/): set MINI_LIBRISPEECH (db.sh) or run with --local_data_opts '--download true'" >&2
-        exit 1
-    fi
-    for part in ${parts}; do
-        case "${part}" in train-clean-5) sha256=${data_sha256_train} ;; *) sha256=${data_sha256_dev} ;; esac
-        if [ -z "${sha256}" ]; then
-            echo "$0: WARNING: ************************************************************" >&2
-            echo "$0: WARNING: no sha256 for ${part}.tar.gz: the archive is NOT verified" >&2
-            echo "$0: WARNING: ************************************************************" >&2
-        fi
-        # downloads/<part>.done marks a finished extraction (an interrupted one is redone from the kept archive)
-        python3 -m espnet_hatiam.data.download --url "${data_url}/${part}.tar.gz" ${sha256:+--sha256 "${sha256}"} \
-            --dest downloads --check "${part}.done"
-        touch "downloads/${part}.done"
-    done
-    MINI_LIBRISPEECH=$(pwd)/downloads/LibriSpeech
-fi
+. scripts/librispeech_corpus.sh
+librispeech_corpus MINI_LIBRISPEECH "${download}" "${data_url}" \
+    "train-clean-5=${data_sha256_train}" "dev-clean-2=${data_sha256_dev}"
 python3 local/data_prep.py --corpus_root "${MINI_LIBRISPEECH}" --out data
