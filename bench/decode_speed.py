@@ -5,7 +5,8 @@ Each batch of utterances is encoded once (the encoder time is the floor every ro
 shares), then decoded by every row: ESPnet's BeamSearchTransducer on the same model in
 each of its algorithms (default, alsd, tsd, nsc, maes), and this project's greedy and
 beam search plain, with IAM frame skipping, with HAT-blank thresholding and with both
-(dual). Same process, same threads, same device for all rows; on CUDA the clock is read
+(dual), and with ``--expansion_beams`` the beam search with those expansion beams (plain and
+dual). Same process, same threads, same device for all rows; on CUDA the clock is read
 after synchronising.
 
     cd egs/an4/asr1   # model configs hold paths relative to the recipe
@@ -27,7 +28,7 @@ from espnet_hatiam.search import SearchConfig, SearchCounters
 from espnet_hatiam.search.config import ESPNET_SEARCH_TYPES
 
 
-def rows(beam: int, theta: float, max_sym: int, with_espnet: bool):
+def rows(beam: int, theta: float, max_sym: int, with_espnet: bool, expansion_beams=()):
     """(name, SearchConfig, name of the plain row it is compared with) of the table."""
     out = []
     if with_espnet:
@@ -40,6 +41,11 @@ def rows(beam: int, theta: float, max_sym: int, with_espnet: bool):
                                  (" + dual", theta, theta)):
             out.append((tag + suffix, SearchConfig(search_type=kind, beam_size=size, max_sym_per_frame=max_sym,
                                                    iam_blank_threshold=iam, hat_blank_threshold=hat), tag))
+    for width in expansion_beams:
+        for suffix, theta_both in (("", 1.0), (" + dual", theta)):
+            out.append((f"beam {beam}, expansion beam {width:g}{suffix}",
+                        SearchConfig(beam_size=beam, max_sym_per_frame=max_sym, expansion_beam=width,
+                                     iam_blank_threshold=theta_both, hat_blank_threshold=theta_both), f"beam {beam}"))
     return out
 
 
@@ -56,10 +62,12 @@ def main():
     parser.add_argument("--num_threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no_espnet", action="store_true", help="skip ESPnet's (slow) searches")
+    parser.add_argument("--expansion_beams", type=float, nargs="*", default=[],
+                        help="beam rows (plain and dual) with these expansion beams (nats)")
     args = parser.parse_args()
     torch.set_num_threads(args.num_threads)
 
-    table = rows(args.beam_size, args.threshold, args.max_sym_per_frame, not args.no_espnet)
+    table = rows(args.beam_size, args.threshold, args.max_sym_per_frame, not args.no_espnet, args.expansion_beams)
     decoders = {
         name: HATSpeech2Text(args.exp / "config.yaml", args.exp / args.model, device=args.device, search_config=config)
         for name, config, _ in table

@@ -1,6 +1,8 @@
 """Searches: thresholds off = plain search, beam 1 = greedy, batching, frame skipping, counters,
 several labels per frame, exact merging, the search config."""
 
+import math
+
 import pytest
 import torch
 
@@ -218,7 +220,8 @@ def test_max_sym_per_frame_bounds_the_labels_and_changes_the_result(model, beam)
     assert [h[0].token_ids for h in three] != [h[0].token_ids for h in one]
 
 
-def _reference_modified_beam_search(model, enc_out, beam, bonus=None, max_sym=SearchConfig.max_sym_per_frame):
+def _reference_modified_beam_search(model, enc_out, beam, bonus=None, max_sym=SearchConfig.max_sym_per_frame,
+                                    expansion_beam=math.inf):
     """Slow, obvious beam search for one utterance ``(T, De)``: hypotheses in dicts.
 
     Each frame is searched in up to ``max_sym`` rounds. In a round every hypothesis still on
@@ -227,7 +230,8 @@ def _reference_modified_beam_search(model, enc_out, beam, bonus=None, max_sym=Se
     unchanged. The ``beam`` best candidates are kept, and candidates with equal label
     sequences and the same position (left or not) are merged by log-sum-exp. With
     ``max_sym`` 1 this is icefall's ``modified_beam_search``. ``bonus(labels, dec_out)``
-    gives ``(V,)`` scores added to the labels (LM fusion).
+    gives ``(V,)`` scores added to the labels (LM fusion). A kept label candidate more than
+    ``expansion_beam`` below the round's best candidate leaves the frame.
     """
     joint, decoder = model.joint_network, model.decoder
     decoder.set_device(enc_out.device)
@@ -254,7 +258,7 @@ def _reference_modified_beam_search(model, enc_out, beam, bonus=None, max_sym=Se
             candidates.sort(key=lambda c: -c[0])
             kept = {}
             for score, labels, stays in candidates[:beam]:
-                key = (labels, stays)
+                key = (labels, stays and score >= candidates[0][0] - expansion_beam)
                 kept[key] = float(torch.logaddexp(torch.tensor(kept[key]), torch.tensor(score))) if key in kept else score
             left = {labels: score for (labels, stays), score in kept.items() if not stays}
             active = {labels: score for (labels, stays), score in kept.items() if stays}
@@ -290,6 +294,21 @@ def test_beam_search_equals_slow_reference_and_merges_equal_sequences(model, mon
     assert sum(merged) > 0, "the case should exercise merging"
 
 
+def test_expansion_beam_equals_slow_reference_and_saves_joint_evaluations(model):
+    enc_out, enc_lens = _encoder_output(frames=(12, 7), batch=2)
+    evaluations = {}
+    with torch.no_grad():
+        for width in (math.inf, 2.0, 0.5):
+            hyps, counters = _search(model, enc_out, enc_lens, 4, max_sym_per_frame=3, expansion_beam=width)
+            evaluations[width] = int(counters.joint_evaluations.sum())
+            for b in range(2):
+                labels, score = _reference_modified_beam_search(model, enc_out[b, : enc_lens[b]], 4, max_sym=3,
+                                                                expansion_beam=width)
+                assert hyps[b][0].token_ids == labels
+                assert hyps[b][0].score == pytest.approx(score, abs=1e-4)
+    assert evaluations[0.5] < evaluations[2.0] <= evaluations[math.inf], evaluations
+
+
 def test_merging_compares_whole_label_sequences_and_frame_positions():
     from espnet_hatiam.search.beam import _merge_equal_sequences
 
@@ -323,6 +342,8 @@ def test_decode_encoded_dispatches_on_the_search_type(model):
     ({"nbest": 5, "beam_size": 4}, "nbest"),
     ({"search_type": "greedy", "nbest": 2}, "nbest"),
     ({"max_sym_per_frame": 0}, "max_sym_per_frame"),
+    ({"expansion_beam": 0.0}, "expansion_beam"),
+    ({"expansion_beam": float("nan")}, "expansion_beam"),
     ({"search_type": "espnet", "hat_blank_threshold": 0.9}, "hat_blank_threshold"),
     ({"beam_width": 4}, "beam_width"),
 ])
@@ -433,10 +454,11 @@ def _refuse_host_synchronisation(monkeypatch):
     monkeypatch.setattr(torch.Tensor, "__bool__", refuse)
 
 
-@pytest.mark.parametrize("max_sym, hat_threshold, with_lm", [(1, 1.0, False), (2, 1.0, False), (3, 0.9, False),
-                                                             (2, 0.9, True)])
+@pytest.mark.parametrize("max_sym, hat_threshold, with_lm, expansion_beam",
+                         [(1, 1.0, False, math.inf), (2, 1.0, False, math.inf), (3, 0.9, False, math.inf),
+                          (2, 0.9, True, math.inf), (3, 1.0, False, 1.0)])
 def test_the_sync_free_path_returns_the_selecting_paths_hypotheses(model, max_sym, hat_threshold, with_lm,
-                                                                  monkeypatch):
+                                                                  expansion_beam, monkeypatch):
     from espnet_hatiam.search import RNNLMFusion
 
     easy_model = _certain_blank_model(model)
@@ -449,7 +471,8 @@ def test_the_sync_free_path_returns_the_selecting_paths_hypotheses(model, max_sy
         counters = SearchCounters.for_lengths(enc_lens)
         hyps = modified_beam_search(easy_model.joint_network, easy_model.decoder, enc_out, enc_lens, 4, nbest=4,
                                     max_sym_per_frame=max_sym, hat_blank_threshold=hat_threshold,
-                                    counters=counters, fusion=fusion, sync_free=sync_free)
+                                    counters=counters, fusion=fusion, sync_free=sync_free,
+                                    expansion_beam=expansion_beam)
         results.append((hyps, counters))
     monkeypatch.undo()
     (selecting, counted), (sync_free_hyps, sync_free_counted) = results

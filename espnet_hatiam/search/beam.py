@@ -1,6 +1,7 @@
 """Batched time-synchronous transducer beam search (icefall's "modified beam search",
 extended to several labels per frame)."""
 
+import math
 from typing import List, Optional
 
 import torch
@@ -36,6 +37,7 @@ def modified_beam_search(
     counters: Optional[SearchCounters] = None,
     fusion: Optional[RNNLMFusion] = None,
     sync_free: Optional[bool] = None,
+    expansion_beam: float = SearchConfig.expansion_beam,
 ) -> List[List[Hypothesis]]:
     """Beam search with up to ``max_sym_per_frame`` labels per frame, batched over utterances and beams.
 
@@ -61,6 +63,10 @@ def modified_beam_search(
         max_sym_per_frame: S >= 1.
         hat_blank_threshold: theta_HAT; >= 1 disables it.
         counters: if given, ``joint_evaluations``/``label_projections`` are added to it.
+        expansion_beam: a hypothesis that has just emitted stays on the frame for another round
+            only while its score is within this many nats of its utterance's best candidate;
+            further below, it leaves the frame as after the S-th label (it stays in the beam).
+            ``inf`` expands every emitting hypothesis up to S labels.
         fusion: external LM shallow fusion with ILM subtraction; its label bonuses are
             added to the label scores (and so to the hypothesis scores).
         sync_free: run every round on all ``n*K`` rows with masks instead of selecting the
@@ -146,6 +152,8 @@ def modified_beam_search(
             new_labels.scatter_(2, new_lengths.unsqueeze(2), token.unsqueeze(2))
             new_lengths += emitted
             still_active = emitted & (s + 1 < S)
+            if expansion_beam != math.inf and s + 1 < S:  # far below the best: no more rounds on this frame
+                still_active &= top_scores >= top_scores[:, :1] - expansion_beam
             top_scores, keep = _merge_equal_sequences(top_scores, new_labels, still_active, shortcut=not sync_free)
 
             source = (torch.arange(n, device=device).unsqueeze(1) * K + parent).view(-1)

@@ -31,6 +31,9 @@ class SearchConfig:
         "help": "labels a hypothesis may emit on one frame (greedy and beam); 4 was chosen on an4 "
                 "train_dev over 7 models (egs/an4/asr1/README.md): beam 4's WER fell from 1 to 4, "
                 "at 4 at or below ESPnet's best search type on every model"})
+    expansion_beam: float = field(default=float("inf"), metadata={
+        "help": "beam search: a hypothesis that emitted on a frame is expanded again on it only while its "
+                "score is within this many nats of its utterance's best (inf: up to max_sym_per_frame labels)"})
     espnet_search_type: str = field(default="default", metadata={
         "help": f"ESPnet's algorithm with search_type espnet: {', '.join(ESPNET_SEARCH_TYPES)}"})
     lm_weight: float = field(default=0.0, metadata={"help": "external LM weight (shallow fusion, beam only)"})
@@ -53,6 +56,8 @@ class SearchConfig:
                 refuse(name, "an integer >= 1")
         if self.nbest > self.beam_size or (self.search_type == "greedy" and self.nbest != 1):
             refuse("nbest", "<= beam_size (and 1 for greedy search)")
+        if not self.expansion_beam > 0:
+            refuse("expansion_beam", "> 0 (inf expands every emitting hypothesis)")
         for name in ("iam_blank_threshold", "hat_blank_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 refuse(name, "in [0, 1] (1 disables the stage)")

@@ -49,7 +49,8 @@ def decode_encoded(
         return [[h] for h in hyps]
     if config.search_type == "beam":
         return modified_beam_search(joint, decoder, enc_out, enc_lens, config.beam_size, config.nbest,
-                                    config.max_sym_per_frame, config.hat_blank_threshold, counters, fusion)
+                                    config.max_sym_per_frame, config.hat_blank_threshold, counters, fusion,
+                                    expansion_beam=config.expansion_beam)
     return espnet_beam_search(joint, decoder, enc_out, enc_lens, config)
 
 
