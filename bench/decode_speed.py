@@ -104,18 +104,20 @@ def main():
     print(f"device {args.device}, batch size {args.batch_size}, {args.num_threads} torch thread(s), "
           f"theta = {args.threshold}, max_sym_per_frame {args.max_sym_per_frame}; "
           f"encoder: {encoder_seconds:.1f} s (RTF {encoder_seconds / audio_seconds:.4f}), the floor of every row")
-    print("| search | WER % | Del % | search s | search / encoder | RTF | speed-up vs plain | frame skip | label proj |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| search | WER % | Del % | search s | search / encoder | RTF | speed-up vs plain | frame skip | label proj "
+          "| joint evals / kept frame |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, _, plain_name in table:
         counts = error_counts([refs[k] for k in keys], [hyps[name][k] for k in keys], "word")
         plain = seconds[plain_name]
         t = totals[name]
+        evals_per_frame = f"{t['joint_evaluations'] / t['frames_kept']:.2f}" if t["joint_evaluations"] else "-"
         print(
             f"| {name} | {counts['Err']:.2f} | {counts['Del']:.2f} | {seconds[name]:.2f} | "
             f"{seconds[name] / encoder_seconds:.2f} | "
             f"{(encoder_seconds + seconds[name]) / audio_seconds:.4f} | {plain / seconds[name]:.2f}x | "
             f"{100 * (1 - t['frames_kept'] / t['frames']):.1f} % | "
-            f"{_percent(t['label_projections'], t['joint_evaluations'])} |"
+            f"{_percent(t['label_projections'], t['joint_evaluations'])} | {evals_per_frame} |"
         )
 
 
