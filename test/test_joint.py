@@ -127,6 +127,16 @@ def test_hat_forward_matches_method_factorization_in_float64():
                 torch.testing.assert_close(out[b, t, u], ref, rtol=1e-10, atol=1e-10)
 
 
+def test_hat_forward_without_gradients_equals_the_autograd_functions_output():
+    """The searches (no_grad) skip the autograd function; the numbers must not change."""
+    joint = make_joint(HATJointNetwork)
+    enc, dec = broadcast_inputs()
+    with_grad = joint(enc, dec)
+    assert with_grad.grad_fn is not None
+    with torch.no_grad():
+        assert torch.equal(joint(enc, dec), with_grad.detach())
+
+
 def test_hat_forward_float32_matches_float64_reference():
     joint = make_joint(HATJointNetwork, dtype=torch.float32)
     enc, dec = broadcast_inputs(dtype=torch.float32)

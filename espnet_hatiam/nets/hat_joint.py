@@ -24,10 +24,7 @@ class _HATLogProbs(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
-        out = label_logits.new_empty(label_logits.shape[:-1] + (label_logits.size(-1) + 1,))
-        out[..., 0] = torch.nn.functional.logsigmoid(blank_logit)
-        out[..., 1:] = torch.log_softmax(label_logits, dim=-1)
-        out[..., 1:] += torch.nn.functional.logsigmoid(-blank_logit).unsqueeze(-1)
+        out = _compose(blank_logit, label_logits)
         ctx.save_for_backward(out, blank_logit)
         return out
 
@@ -45,12 +42,26 @@ class _HATLogProbs(torch.autograd.Function):
         return grad_blank_logit, grad_label_logits
 
 
+def _compose(blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
+    """The HAT log-probs of :func:`hat_log_probs`, written into one new tensor."""
+    out = label_logits.new_empty(label_logits.shape[:-1] + (label_logits.size(-1) + 1,))
+    out[..., 0] = torch.nn.functional.logsigmoid(blank_logit)
+    out[..., 1:] = torch.log_softmax(label_logits, dim=-1)
+    out[..., 1:] += torch.nn.functional.logsigmoid(-blank_logit).unsqueeze(-1)
+    return out
+
+
 def hat_log_probs(blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
     """HAT log-probs ``(..., V+1)`` from a blank logit ``(...,)`` and label logits ``(..., V)``.
 
         log P(blank) = log sigmoid(s);  log P(k) = log sigmoid(-s) + log_softmax(z)_k
+
+    Without gradients (the searches) the autograd function is left out: its ``apply`` costs
+    more than the arithmetic at a search round's sizes.
     """
-    return _HATLogProbs.apply(blank_logit, label_logits)
+    if torch.is_grad_enabled() and (blank_logit.requires_grad or label_logits.requires_grad):
+        return _HATLogProbs.apply(blank_logit, label_logits)
+    return _compose(blank_logit, label_logits)
 
 
 class HATJointNetwork(AbsTransducerJoint):
