@@ -28,7 +28,7 @@ from espnet_hatiam.search import SearchConfig, SearchCounters
 from espnet_hatiam.search.config import ESPNET_SEARCH_TYPES
 
 
-def rows(beam: int, theta: float, max_sym: int, with_espnet: bool, expansion_beams=()):
+def rows(beam: int, theta: float, max_sym: int, with_espnet: bool, expansion_beam: float, expansion_beams=()):
     """(name, SearchConfig, name of the plain row it is compared with) of the table."""
     out = []
     if with_espnet:
@@ -40,7 +40,8 @@ def rows(beam: int, theta: float, max_sym: int, with_espnet: bool, expansion_bea
         for suffix, iam, hat in (("", 1.0, 1.0), (" + IAM skip", theta, 1.0), (" + HAT blank", 1.0, theta),
                                  (" + dual", theta, theta)):
             out.append((tag + suffix, SearchConfig(search_type=kind, beam_size=size, max_sym_per_frame=max_sym,
-                                                   iam_blank_threshold=iam, hat_blank_threshold=hat), tag))
+                                                   expansion_beam=expansion_beam, iam_blank_threshold=iam,
+                                                   hat_blank_threshold=hat), tag))
     for width in expansion_beams:
         for suffix, theta_both in (("", 1.0), (" + dual", theta)):
             out.append((f"beam {beam}, expansion beam {width:g}{suffix}",
@@ -62,12 +63,15 @@ def main():
     parser.add_argument("--num_threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no_espnet", action="store_true", help="skip ESPnet's (slow) searches")
+    parser.add_argument("--expansion_beam", type=float, default=SearchConfig.expansion_beam,
+                        help="expansion beam of the beam rows (inf: none)")
     parser.add_argument("--expansion_beams", type=float, nargs="*", default=[],
-                        help="beam rows (plain and dual) with these expansion beams (nats)")
+                        help="more beam rows (plain and dual) with these expansion beams (nats)")
     args = parser.parse_args()
     torch.set_num_threads(args.num_threads)
 
-    table = rows(args.beam_size, args.threshold, args.max_sym_per_frame, not args.no_espnet, args.expansion_beams)
+    table = rows(args.beam_size, args.threshold, args.max_sym_per_frame, not args.no_espnet, args.expansion_beam,
+                 args.expansion_beams)
     decoders = {
         name: HATSpeech2Text(args.exp / "config.yaml", args.exp / args.model, device=args.device, search_config=config)
         for name, config, _ in table
@@ -102,7 +106,8 @@ def main():
 
     print(f"{len(keys)} utterances of {args.data} ({audio_seconds:.0f} s of audio), model {args.exp / args.model}")
     print(f"device {args.device}, batch size {args.batch_size}, {args.num_threads} torch thread(s), "
-          f"theta = {args.threshold}, max_sym_per_frame {args.max_sym_per_frame}; "
+          f"theta = {args.threshold}, max_sym_per_frame {args.max_sym_per_frame}, "
+          f"expansion beam {args.expansion_beam:g}; "
           f"encoder: {encoder_seconds:.1f} s (RTF {encoder_seconds / audio_seconds:.4f}), the floor of every row")
     print("| search | WER % | Del % | search s | search / encoder | RTF | speed-up vs plain | frame skip | label proj "
           "| joint evals / kept frame |")

@@ -221,7 +221,7 @@ def test_max_sym_per_frame_bounds_the_labels_and_changes_the_result(model, beam)
 
 
 def _reference_modified_beam_search(model, enc_out, beam, bonus=None, max_sym=SearchConfig.max_sym_per_frame,
-                                    expansion_beam=math.inf):
+                                    expansion_beam=SearchConfig.expansion_beam):
     """Slow, obvious beam search for one utterance ``(T, De)``: hypotheses in dicts.
 
     Each frame is searched in up to ``max_sym`` rounds. In a round every hypothesis still on
