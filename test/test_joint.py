@@ -127,12 +127,19 @@ def test_hat_forward_matches_method_factorization_in_float64():
                 torch.testing.assert_close(out[b, t, u], ref, rtol=1e-10, atol=1e-10)
 
 
-def test_hat_forward_without_gradients_equals_the_autograd_functions_output():
-    """The searches (no_grad) skip the autograd function; the numbers must not change."""
+def test_hat_forward_without_gradients_skips_the_autograd_function_with_equal_output(monkeypatch):
+    """The searches (no_grad) skip the autograd function's apply; the numbers must not change."""
+    import espnet_hatiam.nets.hat_joint as hat_joint
+
     joint = make_joint(HATJointNetwork)
     enc, dec = broadcast_inputs()
     with_grad = joint(enc, dec)
     assert with_grad.grad_fn is not None
+
+    def refuse(*args):
+        raise AssertionError("the autograd function ran without gradients")
+
+    monkeypatch.setattr(hat_joint._HATLogProbs, "apply", refuse)
     with torch.no_grad():
         assert torch.equal(joint(enc, dec), with_grad.detach())
 

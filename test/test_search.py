@@ -296,17 +296,19 @@ def test_beam_search_equals_slow_reference_and_merges_equal_sequences(model, mon
 
 def test_expansion_beam_equals_slow_reference_and_saves_joint_evaluations(model):
     enc_out, enc_lens = _encoder_output(frames=(12, 7), batch=2)
-    evaluations = {}
+    evaluations, best = {}, {}
     with torch.no_grad():
         for width in (math.inf, 2.0, 0.5):
             hyps, counters = _search(model, enc_out, enc_lens, 4, max_sym_per_frame=3, expansion_beam=width)
             evaluations[width] = int(counters.joint_evaluations.sum())
+            best[width] = [h[0].token_ids for h in hyps]
             for b in range(2):
                 labels, score = _reference_modified_beam_search(model, enc_out[b, : enc_lens[b]], 4, max_sym=3,
                                                                 expansion_beam=width)
                 assert hyps[b][0].token_ids == labels
                 assert hyps[b][0].score == pytest.approx(score, abs=1e-4)
     assert evaluations[0.5] < evaluations[2.0] <= evaluations[math.inf], evaluations
+    assert best[0.5] != best[math.inf], "the case should change a result, or a search ignoring the beam would pass"
 
 
 def test_merging_compares_whole_label_sequences_and_frame_positions():
