@@ -1,6 +1,7 @@
 """Training through ESPnet's trainer: the loss goes down, checkpoints load strictly, --resume continues,
 a kill -9 loses nothing, and the same seed gives the same weights."""
 
+import argparse
 import os
 import shutil
 import signal
@@ -134,11 +135,34 @@ def test_both_training_tasks_write_checkpoints_atomically():
     from espnet2.tasks.asr import ASRTask
 
     from espnet_hatiam.bin.espnet_asr_train import ESPnetASRTask
-    from espnet_hatiam.tasks.atomic_save import AtomicCheckpoints
+    from espnet_hatiam.tasks.training_worker import TrainingWorker
 
     for task in (HATASRTask, ESPnetASRTask):
-        assert task.__mro__.index(AtomicCheckpoints) < task.__mro__.index(ASRTask)
-        assert task.main_worker.__func__ is AtomicCheckpoints.main_worker.__func__
+        assert task.__mro__.index(TrainingWorker) < task.__mro__.index(ASRTask)
+        assert task.main_worker.__func__ is TrainingWorker.main_worker.__func__
+
+
+def test_the_training_worker_destroys_its_process_group_even_when_training_fails(tmp_path):
+    """A rank that exits with its gloo group alive can abort (SIGABRT) after its training finished."""
+    import torch.distributed as dist
+
+    from espnet_hatiam.tasks.training_worker import TrainingWorker
+
+    class Task:
+        @classmethod
+        def main_worker(cls, args):
+            dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+            if args.fail:
+                raise RuntimeError("training failed")
+
+    class Worker(TrainingWorker, Task):
+        pass
+
+    Worker.main_worker(argparse.Namespace(fail=False))
+    assert not dist.is_initialized()
+    with pytest.raises(RuntimeError, match="training failed"):
+        Worker.main_worker(argparse.Namespace(fail=True))
+    assert not dist.is_initialized()
 
 
 # ------------------------------------------------------------------ data-parallel training on CPU (gloo)

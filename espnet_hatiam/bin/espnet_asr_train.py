@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """ESPnet's own ASR task (``espnet2.bin.asr_train``, the CTC/attention baseline), unchanged but for
-checkpoints written atomically (``tasks.atomic_save``), as this project's models are."""
+checkpoints written atomically and a clean distributed exit (``tasks.training_worker``), as this
+project's models have."""
 
 from espnet2.tasks.asr import ASRTask
 
-from espnet_hatiam.tasks.atomic_save import AtomicCheckpoints
+from espnet_hatiam.tasks.training_worker import TrainingWorker
 
 
-class ESPnetASRTask(AtomicCheckpoints, ASRTask):
+class ESPnetASRTask(TrainingWorker, ASRTask):
     """ESPnet's ``ASRTask`` whose training writes ``checkpoint.pth`` and the epoch snapshots atomically."""
 
 

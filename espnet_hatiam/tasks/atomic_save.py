@@ -4,12 +4,10 @@ ESPnet's trainer writes ``checkpoint.pth`` (model, optimisers, schedulers, repor
 ``torch.save``: a training killed during that write leaves a truncated file that ``--resume true``
 cannot load, and the run would have to start over. ``atomic_torch_save`` makes every ``torch.save``
 to a path in the training process write ``<path>.tmp`` and rename it over ``<path>`` (``os.replace``,
-atomic on POSIX), so a kill leaves the previous checkpoint intact and the run resumes from it. ``AtomicCheckpoints``
-puts it around an ESPnet task's ``main_worker``, so that it holds in every training process, the
-ones ESPnet spawns for ``--multiprocessing_distributed`` included.
+atomic on POSIX), so a kill leaves the previous checkpoint intact and the run resumes from it.
+``tasks.training_worker.TrainingWorker`` puts it around an ESPnet task's ``main_worker``.
 """
 
-import argparse
 import contextlib
 import os
 from typing import Iterator
@@ -39,11 +37,3 @@ def atomic_torch_save() -> Iterator[None]:
     finally:
         torch.save = original
 
-
-class AtomicCheckpoints:
-    """Mixin for an ESPnet ``AbsTask`` (listed before it): its training writes checkpoints atomically."""
-
-    @classmethod
-    def main_worker(cls, args: argparse.Namespace):
-        with atomic_torch_save():
-            super().main_worker(args)

@@ -22,7 +22,7 @@ from espnet2.torch_utils.initialize import initialize
 from espnet2.train.class_choices import ClassChoices
 
 from espnet_hatiam.data.checks import count_unknown_tokens
-from espnet_hatiam.tasks.atomic_save import AtomicCheckpoints
+from espnet_hatiam.tasks.training_worker import TrainingWorker
 from espnet_hatiam.models import ESPnetHATModel
 from espnet_hatiam.nets import JOINT_TYPES
 
@@ -34,7 +34,7 @@ decoder_choices = ClassChoices(
 )
 
 
-class HATASRTask(AtomicCheckpoints, ASRTask):
+class HATASRTask(TrainingWorker, ASRTask):
     """``python -m espnet_hatiam.bin.hat_asr_train``: ESPnet's ASR training flow for HAT/IAM models."""
 
     class_choices_list = [
