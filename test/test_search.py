@@ -168,6 +168,25 @@ def test_dense_and_gathered_label_projections_give_the_same_search(model, beam, 
         assert torch.equal(counters.label_projections, gathered_counters.label_projections)
 
 
+@pytest.mark.parametrize("beam", [1, 4])
+def test_a_round_with_every_hypothesis_above_the_threshold_runs_no_label_projection(model, beam):
+    """One utterance: on its certain-blank frames the HAT-blank search computes the blank logits only
+    (before, the small-vocabulary path projected every row and masked them, slower than plain)."""
+    easy_model = _certain_blank_model(model)
+    enc_out, enc_lens, easy = _easy_frames(*_encoder_output())
+    enc_out, enc_lens, easy = enc_out[:1, : enc_lens[0]], enc_lens[:1], easy[:1, : enc_lens[0]]
+    projections = []
+    hook = easy_model.joint_network.lin_label.register_forward_hook(lambda *_: projections.append(1))
+    plain, _ = _search(easy_model, enc_out, enc_lens, beam)
+    plain_projections, projections[:] = len(projections), []
+    fast, counters = _search(easy_model, enc_out, enc_lens, beam, hat_blank_threshold=0.9)
+    hook.remove()
+    assert [h[0].token_ids for h in fast] == [h[0].token_ids for h in plain]
+    assert 0 < int(easy.sum()) < int(enc_lens[0])
+    # one round a frame on the easy frames (blank only), and no projection in it
+    assert len(projections) == plain_projections - int(easy.sum())
+
+
 def test_thresholded_log_probs_keep_only_blank_above_the_threshold(model):
     from espnet_hatiam.search.state import hat_thresholded_log_probs
 

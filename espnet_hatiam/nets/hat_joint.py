@@ -9,6 +9,8 @@ The bias ``b`` lives in ``lin_enc`` and ``lin_dec`` has none, so that the IAM
 same network with one input removed.
 """
 
+from typing import Optional
+
 import torch
 
 from espnet_hatiam.nets.joint_base import AbsTransducerJoint
@@ -82,9 +84,9 @@ class HATJointNetwork(AbsTransducerJoint):
         """log P(blank): ``(..., J)`` -> ``(...,)`` without the label projection."""
         return torch.nn.functional.logsigmoid(self.blank_logit(hidden))
 
-    def log_probs_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
-        """HAT log-probs: ``(..., J)`` -> ``(..., V+1)``."""
-        return hat_log_probs(self.blank_logit(hidden), self.lin_label(hidden))
+    def log_probs_from_hidden(self, hidden: torch.Tensor, blank_logit: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """HAT log-probs: ``(..., J)`` -> ``(..., V+1)``; ``blank_logit`` ``(...,)`` if already computed."""
+        return hat_log_probs(self.blank_logit(hidden) if blank_logit is None else blank_logit, self.lin_label(hidden))
 
     def label_log_probs(self, hidden: torch.Tensor, blank_logit: torch.Tensor) -> torch.Tensor:
         """Label part of the HAT log-probs, ``(N, J)`` and ``(N,)`` -> ``(N, V)``.

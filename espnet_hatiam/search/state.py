@@ -173,30 +173,37 @@ def hat_thresholded_log_probs(
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """HAT log-probs ``(N, V+1)`` of hidden rows ``(N, J)`` with HAT-blank thresholding.
 
-    Rows with P(blank) >= ``hat_blank_threshold`` keep only blank (labels -inf). The label
-    projection runs on the rows that need it (gathered) when the skipped rows save at least
-    ``GATHER_MIN_SAVED_MACS``; otherwise, and always on CUDA (where counting the rows would
-    wait for the device), the plain log-probs of every row are computed and the skipped rows'
-    labels masked: thresholding costs a comparison and a mask more than the plain search,
-    never a gather that saves less than it costs. ``best_only``: the caller takes only each
-    row's best output (greedy search); with a threshold >= 0.5 blank is already the best
-    output of a row above it, so the mask is left out. Also returns the ``(N,)`` mask of rows
-    that needed their labels.
+    Rows with P(blank) >= ``hat_blank_threshold`` keep only blank (labels -inf). On a CPU the
+    blank logits come first and the label projection runs on no row when every row is above
+    the threshold, on the rows that need it (gathered) when the skipped rows save at least
+    ``GATHER_MIN_SAVED_MACS``, else on every row with the skipped rows' labels masked: next to
+    the plain log-probs, thresholding costs one comparison and one count, and never a gather
+    that saves less than it costs. On CUDA (where counting the rows would wait for the device)
+    the plain log-probs of every row are computed and masked. ``best_only``: the caller takes
+    only each row's best output (greedy search); with a threshold >= 0.5 blank is already the
+    best output of a row above it, so the mask is left out. Also returns the ``(N,)`` mask of
+    rows that needed their labels.
     """
     rows, size = hidden.shape
-    if hidden.is_cuda or rows * size * (joint.vocab_size - 1) < GATHER_MIN_SAVED_MACS:
+    masked = not (best_only and hat_blank_threshold >= 0.5)
+    if hidden.is_cuda:
         log_probs = joint.log_probs_from_hidden(hidden)
         need = log_probs[:, 0] < (math.log(hat_blank_threshold) if hat_blank_threshold > 0 else -math.inf)
-        if not (best_only and hat_blank_threshold >= 0.5):
+        if masked:
             log_probs[:, 1:].masked_fill_(~need.unsqueeze(1), float("-inf"))
         return log_probs, need
     blank_logit = joint.blank_logit(hidden)
     need = torch.sigmoid(blank_logit) < hat_blank_threshold
+    needed = int(need.sum())
+    skipped_macs = (rows - needed) * size * (joint.vocab_size - 1)
+    if needed and skipped_macs < GATHER_MIN_SAVED_MACS:  # dense: the projection of every row
+        log_probs = joint.log_probs_from_hidden(hidden, blank_logit)
+        if masked and needed < rows:
+            log_probs[:, 1:].masked_fill_(~need.unsqueeze(1), float("-inf"))
+        return log_probs, need
     log_probs = hidden.new_full((rows, joint.vocab_size), float("-inf"))
     log_probs[:, 0] = torch.nn.functional.logsigmoid(blank_logit)
-    if (rows - int(need.sum())) * size * (joint.vocab_size - 1) >= GATHER_MIN_SAVED_MACS:
-        needed = need.nonzero().squeeze(1)
-        log_probs[needed, 1:] = joint.label_log_probs(hidden[needed], blank_logit[needed])
-    else:
-        log_probs[:, 1:] = joint.label_log_probs(hidden, blank_logit).masked_fill_(~need.unsqueeze(1), float("-inf"))
+    if needed:  # gathered: the projection of the rows below the threshold only
+        rows_needed = need.nonzero().squeeze(1)
+        log_probs[rows_needed, 1:] = joint.label_log_probs(hidden[rows_needed], blank_logit[rows_needed])
     return log_probs, need
