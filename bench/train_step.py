@@ -4,6 +4,8 @@
 Builds the model of a training config through the task (as training does), then times
 forward + backward + Adam step on random speech and labels of the given shape, once per
 ``prune_range`` (0 = the full loss), each in a fresh process so that the peak RSS is its own.
+A last row times the encoder alone (its output summed as the loss, same Adam step): what the
+step costs outside the prediction network, joint and losses, so the most any loss can save.
 
     python bench/train_step.py [--config egs/speechocean762/asr1/conf/train_hat_iam.yaml]
         [--batch 9 --seconds 4 --labels 16 --vocab 300 --prune_ranges "0 5" --steps 6 --threads 2]
@@ -21,6 +23,9 @@ import sys
 import time
 
 
+ENCODER_ONLY = -1  # the child's prune_range for the encoder-only step
+
+
 def one_config(args, prune_range: int) -> dict:
     import torch
 
@@ -31,7 +36,7 @@ def one_config(args, prune_range: int) -> dict:
     tokens = ["<blank>", "<unk>"] + [f"t{i}" for i in range(args.vocab - 2)] + ["<sos/eos>"]
     parsed = HATASRTask.get_parser().parse_args(["--config", args.config, "--token_list", "unused"])
     parsed.token_list = tokens
-    parsed.model_conf = dict(parsed.model_conf, prune_range=prune_range)
+    parsed.model_conf = dict(parsed.model_conf, prune_range=max(prune_range, 0))
     model = HATASRTask.build_model(parsed).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     g = torch.Generator().manual_seed(1)
@@ -44,7 +49,10 @@ def one_config(args, prune_range: int) -> dict:
     times = []
     for _ in range(args.steps + 1):  # the first step warms up
         start = time.perf_counter()
-        loss, _, _ = model(speech, speech_lengths, text, text_lengths)
+        if prune_range == ENCODER_ONLY:
+            loss = model.encode(speech, speech_lengths)[0].sum()
+        else:
+            loss, _, _ = model(speech, speech_lengths, text, text_lengths)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -73,15 +81,18 @@ def main():
     print("| loss | step (s) | peak RSS growth (MB) | step speed-up | memory reduction |")
     print("|---|---|---|---|---|")
     base = None
-    for prune_range in map(int, args.prune_ranges.split()):
+    for prune_range in [*map(int, args.prune_ranges.split()), ENCODER_ONLY]:
         command = [sys.executable, __file__, "--child", str(prune_range)]
         for name in ("config", "batch", "seconds", "labels", "vocab", "steps", "threads"):
             command += [f"--{name}", str(getattr(args, name))]
         r = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
         base = base or r
-        name = "full" if prune_range == 0 else f"pruned, range {prune_range}"
+        name = {0: "full", ENCODER_ONLY: "encoder only (no prediction network, joint or loss)"}.get(
+            prune_range, f"pruned, range {prune_range}")
         print(f"| {name} | {r['step_s']:.3f} | {r['peak_mb']:.0f} | {base['step_s'] / r['step_s']:.2f}x "
               f"| {base['peak_mb'] / max(r['peak_mb'], 1e-9):.2f}x |")
+    print(f"share of the full step outside the encoder: {1 - r['step_s'] / base['step_s']:.0%} of its time, "
+          f"{1 - r['peak_mb'] / max(base['peak_mb'], 1e-9):.0%} of its peak memory")
 
 
 if __name__ == "__main__":
