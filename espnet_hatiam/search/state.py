@@ -28,7 +28,8 @@ class TransducerJoint(Protocol):
 
     def hidden(self, enc_proj: torch.Tensor, dec_proj: torch.Tensor) -> torch.Tensor: ...  # (..., J)
 
-    def log_probs_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor: ...  # (..., J) -> (..., V+1)
+    def log_probs_from_hidden(self, hidden: torch.Tensor, blank_logit: Optional[torch.Tensor] = None) -> torch.Tensor:
+        ...  # (..., J) -> (..., V+1); blank_logit (...,) if already computed (HAT only)
 
     def blank_logit(self, hidden: torch.Tensor) -> torch.Tensor: ...  # (N, J) -> (N,), HAT only
 
@@ -173,32 +174,27 @@ def hat_thresholded_log_probs(
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """HAT log-probs ``(N, V+1)`` of hidden rows ``(N, J)`` with HAT-blank thresholding.
 
-    Rows with P(blank) >= ``hat_blank_threshold`` keep only blank (labels -inf). On a CPU the
-    blank logits come first and the label projection runs on no row when every row is above
-    the threshold, on the rows that need it (gathered) when the skipped rows save at least
-    ``GATHER_MIN_SAVED_MACS``, else on every row with the skipped rows' labels masked: next to
-    the plain log-probs, thresholding costs one comparison and one count, and never a gather
-    that saves less than it costs. On CUDA (where counting the rows would wait for the device)
-    the plain log-probs of every row are computed and masked. ``best_only``: the caller takes
-    only each row's best output (greedy search); with a threshold >= 0.5 blank is already the
-    best output of a row above it, so the mask is left out. Also returns the ``(N,)`` mask of
-    rows that needed their labels.
+    Rows with P(blank) >= ``hat_blank_threshold`` (blank logit s >= logit(theta)) keep only blank
+    (labels -inf). The blank logits come first. On a CPU the label projection then runs on no
+    row when every row is above the threshold, on the rows that need it (gathered) when the
+    skipped rows save at least ``GATHER_MIN_SAVED_MACS``, else on every row with the skipped
+    rows' labels masked: next to the plain log-probs, a comparison, a count and the mask, never
+    a gather that saves less than it costs. On CUDA (where counting the rows would wait for the
+    device) always the masked form. ``best_only``: the caller takes only each row's best output
+    (greedy search); with a threshold >= 0.5 blank is already the best output of a row above
+    it, so the mask is left out. Also returns the ``(N,)`` mask of rows that needed their labels.
     """
     rows, size = hidden.shape
     masked = not (best_only and hat_blank_threshold >= 0.5)
-    if hidden.is_cuda:
-        log_probs = joint.log_probs_from_hidden(hidden)
-        need = log_probs[:, 0] < (math.log(hat_blank_threshold) if hat_blank_threshold > 0 else -math.inf)
-        if masked:
-            log_probs[:, 1:].masked_fill_(~need.unsqueeze(1), float("-inf"))
-        return log_probs, need
     blank_logit = joint.blank_logit(hidden)
-    need = torch.sigmoid(blank_logit) < hat_blank_threshold
-    needed = int(need.sum())
+    # P(blank) < theta <=> s < logit(theta); theta <= 0: no row needs its labels
+    logit = math.log(hat_blank_threshold / (1 - hat_blank_threshold)) if hat_blank_threshold > 0 else -math.inf
+    need = blank_logit < logit
+    needed = rows if hidden.is_cuda else int(need.sum())  # CUDA: no count, the masked form
     skipped_macs = (rows - needed) * size * (joint.vocab_size - 1)
     if needed and skipped_macs < GATHER_MIN_SAVED_MACS:  # dense: the projection of every row
         log_probs = joint.log_probs_from_hidden(hidden, blank_logit)
-        if masked and needed < rows:
+        if masked and (hidden.is_cuda or needed < rows):
             log_probs[:, 1:].masked_fill_(~need.unsqueeze(1), float("-inf"))
         return log_probs, need
     log_probs = hidden.new_full((rows, joint.vocab_size), float("-inf"))

@@ -3,9 +3,9 @@
 ESPnet's ``AbsTask.main_worker`` is what each training process runs, the ones ESPnet spawns for
 ``--multiprocessing_distributed`` and the ones a launcher starts per ``--dist_rank`` alike.
 ``TrainingWorker`` runs it with checkpoints written atomically (``tasks.atomic_save``) and, in a
-distributed run, destroys the process group before the interpreter exits: ESPnet never does, and a
-gloo rank that exits with its group alive can abort in the group's worker threads (SIGABRT,
-"terminate called without an active exception") after its training has finished.
+distributed run, destroys the process group it created once training has finished: ESPnet never
+does, and a gloo rank that exits with its group alive can abort in the group's worker threads
+(SIGABRT, "terminate called without an active exception") after a successful training.
 """
 
 import argparse
@@ -20,9 +20,10 @@ class TrainingWorker:
 
     @classmethod
     def main_worker(cls, args: argparse.Namespace):
-        try:
-            with atomic_torch_save():
-                super().main_worker(args)
-        finally:
-            if torch.distributed.is_available() and torch.distributed.is_initialized():
-                torch.distributed.destroy_process_group()
+        distributed = torch.distributed.is_available()
+        owned = distributed and not torch.distributed.is_initialized()  # a caller's group is left alone
+        with atomic_torch_save():
+            super().main_worker(args)
+        # after a failure the group is left as it is: a failing rank must not wait on its peers
+        if owned and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
