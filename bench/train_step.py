@@ -80,20 +80,19 @@ def main():
           f"median of {args.steps} steps, {args.threads} threads")
     print("| loss | step (s) | peak RSS growth (MB) | step speed-up | memory reduction |")
     print("|---|---|---|---|---|")
-    results = {}
+    base = full = None
     for prune_range in [*map(int, args.prune_ranges.split()), ENCODER_ONLY]:
         command = [sys.executable, __file__, "--child", str(prune_range)]
         for name in ("config", "batch", "seconds", "labels", "vocab", "steps", "threads"):
             command += [f"--{name}", str(getattr(args, name))]
         r = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-        results[prune_range] = r
-        base = next(iter(results.values()))  # the ratios are against the first row
+        base = base or r  # the ratios are against the first row
+        full = r if prune_range == 0 else full
         name = {0: "full", ENCODER_ONLY: "encoder only (no prediction network, joint or loss)"}.get(
             prune_range, f"pruned, range {prune_range}")
         print(f"| {name} | {r['step_s']:.3f} | {r['peak_mb']:.0f} | {base['step_s'] / r['step_s']:.2f}x "
               f"| {base['peak_mb'] / max(r['peak_mb'], 1e-9):.2f}x |")
-    if 0 in results:
-        full = results[0]
+    if full:  # r: the encoder-only row
         print(f"share of the full-loss step outside the encoder: {1 - r['step_s'] / full['step_s']:.0%} of its "
               f"time, {1 - r['peak_mb'] / max(full['peak_mb'], 1e-9):.0%} of its peak memory")
 

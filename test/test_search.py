@@ -179,7 +179,7 @@ def test_a_round_with_every_hypothesis_above_the_threshold_runs_no_label_project
     hook = easy_model.joint_network.lin_label.register_forward_hook(lambda *_: projections.append(1))
     plain, _ = _search(easy_model, enc_out, enc_lens, beam)
     plain_projections, projections[:] = len(projections), []
-    fast, counters = _search(easy_model, enc_out, enc_lens, beam, hat_blank_threshold=0.9)
+    fast, _ = _search(easy_model, enc_out, enc_lens, beam, hat_blank_threshold=0.9)
     hook.remove()
     assert [h[0].token_ids for h in fast] == [h[0].token_ids for h in plain]
     assert 0 < int(easy.sum()) < int(enc_lens[0])

@@ -20,8 +20,7 @@ class TrainingWorker:
 
     @classmethod
     def main_worker(cls, args: argparse.Namespace):
-        distributed = torch.distributed.is_available()
-        owned = distributed and not torch.distributed.is_initialized()  # a caller's group is left alone
+        owned = torch.distributed.is_available() and not torch.distributed.is_initialized()  # not a caller's group
         with atomic_torch_save():
             super().main_worker(args)
         # after a failure the group is left as it is: a failing rank must not wait on its peers
