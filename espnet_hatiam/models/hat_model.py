@@ -18,7 +18,6 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_hatiam.losses import transducer_loss, iam_ctc_loss, ilm_loss
 from espnet_hatiam.losses.pruned import PrunedTransducerLoss
-from espnet_hatiam.models.error_rate import tokens_to_text
 from espnet_hatiam.models.padding import mask_encoder_padding, per_utterance_features
 from espnet_hatiam.scoring.error_rate import error_rates
 from espnet_hatiam.search import greedy_search
@@ -155,7 +154,9 @@ class ESPnetHATModel(AbsESPnetModel):
         return stats
 
     def _text(self, token_ids: List[int]) -> str:
-        return tokens_to_text(token_ids, self.token_list, self.sym_space)
+        """Join tokens into text; ``sym_space`` and sentencepiece's "\u2581" mark word boundaries."""
+        text = "".join(self.token_list[i] for i in token_ids)
+        return " ".join(text.replace(self.sym_space, " ").replace("\u2581", " ").split())
 
     def encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Frontend, SpecAugment (training only), normalisation, encoder: ``(B, T, De)``, ``(B,)``."""
