@@ -10,6 +10,8 @@ from typing import Dict
 import numpy as np
 import soundfile
 
+from espnet_hatiam.data.kaldi import write_data_dir
+
 FS = 16000
 PITCH = {"a": 300.0, "b": 600.0, "c": 1200.0, "d": 2400.0}
 
@@ -45,12 +47,7 @@ def make_data_dir(root: Path, name: str, num_utts: int, seed: int) -> Path:
         rows["wav.scp"][utt] = str(path.resolve())
         rows["text"][utt] = text
         rows["utt2spk"][utt] = utt.split("-")[0]
-    for filename, table in rows.items():
-        (directory / filename).write_text("".join(f"{k} {v}\n" for k, v in sorted(table.items())))
-    speakers: Dict[str, list] = {}
-    for utt, spk in sorted(rows["utt2spk"].items()):
-        speakers.setdefault(spk, []).append(utt)
-    (directory / "spk2utt").write_text("".join(f"{s} {' '.join(u)}\n" for s, u in sorted(speakers.items())))
+    write_data_dir(directory, {filename: sorted(table.items()) for filename, table in rows.items()})
     return directory
 
 

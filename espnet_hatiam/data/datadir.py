@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_hatiam.data.audio import audio_path, convert_to_wav, write_speed_perturbed
 from espnet_hatiam.errors import InputError
-from espnet_hatiam.data.kaldi import read_table, spk2utt, write_table
+from espnet_hatiam.data.kaldi import read_table, write_data_dir
 
 Rows = List[Tuple[str, str]]
 
@@ -45,13 +45,6 @@ def read_data_dir(src: Path) -> Tuple[Dict[str, str], Dict[str, str], Dict[str, 
             logging.warning(f"{src}/{name}: {len(extra)} utterances are not in wav.scp and are left out, "
                             f"e.g. '{extra[0]}'")
     return wav_scp, text, utt2spk
-
-
-def write_data_dir(dst: Path, tables: Dict[str, Rows]) -> None:
-    """Write each ``{file name: rows}`` table, and ``spk2utt`` from the ``utt2spk`` one."""
-    for name, rows in tables.items():
-        write_table(dst / name, rows)
-    write_table(dst / "spk2utt", spk2utt(dict(tables["utt2spk"])))
 
 
 def _run(job, jobs: list, nj: int, chunksize: int) -> list:

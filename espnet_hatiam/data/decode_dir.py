@@ -242,10 +242,8 @@ def merge_jobs(directory: Path, nj: int) -> None:
             raise FileNotFoundError(f"{part}: job did not finish (no decode_stats.json); see its decode log")
     for recog in sorted({p.relative_to(parts[0]) for p in parts[0].glob("*best_recog/*")}):
         (directory / recog.parent).mkdir(parents=True, exist_ok=True)
-        with open(directory / recog, "w", encoding="utf-8") as out:
-            for part in parts:
-                if (part / recog).exists():
-                    out.write((part / recog).read_text(encoding="utf-8"))
+        write_table(directory / recog, [row for part in parts if (part / recog).exists()
+                                        for row in read_table(part / recog).items()])
     with open(directory / "utt_stats.jsonl", "w", encoding="utf-8") as out:
         for part in parts:
             out.write((part / "utt_stats.jsonl").read_text(encoding="utf-8"))

@@ -1,6 +1,7 @@
 """Kaldi tables (``wav.scp``, ``text``, ``utt2spk``, ``spk2utt``, ...): one ``<id> <value>`` a line.
 
-The one reader and writer of these files in the package. The id ends at the first space or
+The one reader and writer of these files in the project (package, recipes' ``local/``,
+benchmarks); :func:`write_data_dir` writes a whole data dir, its ``spk2utt`` made here. The id ends at the first space or
 tab; the value is the rest of the line, stripped (``""`` when the line holds only an id).
 
 ESPnet's ``espnet2.fileio.read_text.read_2columns_text`` splits a line the same way, but it
@@ -10,7 +11,7 @@ with white space as if it had no indentation, and reports a repeated id as a
 """
 
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
 from espnet_hatiam.errors import InputError
 
@@ -63,3 +64,15 @@ def spk2utt(utt2spk: Mapping[str, str]) -> List[Tuple[str, str]]:
     for utt, spk in utt2spk.items():
         speakers.setdefault(spk, []).append(utt)
     return [(spk, " ".join(utts)) for spk, utts in sorted(speakers.items())]
+
+
+def write_data_dir(directory: PathLike, tables: Mapping[str, Sequence[Tuple[str, str]]]) -> None:
+    """Create ``directory`` and write each ``{file name: rows}`` table, plus ``spk2utt`` from ``utt2spk``.
+
+    ``tables`` must hold ``utt2spk``; rows are written in the order given (:func:`write_table`).
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        write_table(directory / name, rows)
+    write_table(directory / "spk2utt", spk2utt(dict(tables["utt2spk"])))

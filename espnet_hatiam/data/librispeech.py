@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence
 
-from espnet_hatiam.data.kaldi import spk2utt, write_table
+from espnet_hatiam.data.kaldi import write_data_dir
 
 AUDIO_EXTENSIONS = (".flac", ".opus", ".wav")
 UTTERANCE_ID = re.compile(r"^(?P<speaker>\d+)-(?P<chapter>\d+)-\d+$")
@@ -136,10 +136,9 @@ def check_release(name: str, rows: Sequence[Utterance]) -> None:
 
 def write_dir(out: Path, rows: Sequence[Utterance]) -> str:
     """Write ``<out>/{wav.scp,text,utt2spk,spk2utt}`` (rows in the order given); return a summary line."""
-    out.mkdir(parents=True, exist_ok=True)
-    write_table(out / "wav.scp", [(row.utt, str(row.audio)) for row in rows])
-    write_table(out / "text", [(row.utt, row.words) for row in rows])
-    utt2spk = {row.utt: row.speaker for row in rows}
-    write_table(out / "utt2spk", utt2spk.items())
-    write_table(out / "spk2utt", spk2utt(utt2spk))
+    write_data_dir(out, {
+        "wav.scp": [(row.utt, str(row.audio)) for row in rows],
+        "text": [(row.utt, row.words) for row in rows],
+        "utt2spk": [(row.utt, row.speaker) for row in rows],
+    })
     return f"{out}: {len(rows)} utterances, {len(speakers(rows))} speakers"

@@ -14,7 +14,9 @@ import argparse
 import re
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import List, Tuple
+
+from espnet_hatiam.data.kaldi import write_data_dir
 
 AUDIO_EXTENSIONS = (".sph", ".opus", ".flac", ".wav")
 TRANSCRIPT = re.compile(r"^(?P<words>.*?)\s*\((?P<source>[^()]+)\)\s*$")
@@ -57,18 +59,12 @@ def find_audio(stem: Path) -> Path:
 
 
 def write_dir(out: Path, rows: List[Tuple[str, str, str, str]]):
-    out.mkdir(parents=True, exist_ok=True)
-    spk2utt: Dict[str, List[str]] = {}
-    with open(out / "wav.scp", "w") as wav, open(out / "text", "w") as text, open(out / "utt2spk", "w") as u2s:
-        for utt, speaker, audio, words in rows:
-            wav.write(f"{utt} {audio}\n")
-            text.write(f"{utt} {words}\n")
-            u2s.write(f"{utt} {speaker}\n")
-            spk2utt.setdefault(speaker, []).append(utt)
-    with open(out / "spk2utt", "w") as s2u:
-        for speaker in sorted(spk2utt):
-            s2u.write(f"{speaker} {' '.join(spk2utt[speaker])}\n")
-    print(f"{out}: {len(rows)} utterances, {len(spk2utt)} speakers")
+    write_data_dir(out, {
+        "wav.scp": [(utt, audio) for utt, _, audio, _ in rows],
+        "text": [(utt, words) for utt, _, _, words in rows],
+        "utt2spk": [(utt, speaker) for utt, speaker, _, _ in rows],
+    })
+    print(f"{out}: {len(rows)} utterances, {len({speaker for _, speaker, _, _ in rows})} speakers")
 
 
 def main(cmd=None):

