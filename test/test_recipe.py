@@ -7,9 +7,30 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import MINI_OPTIONS, REPO, make_mini_recipe, run_recipe
 
 EXP = "exp/asr_tiny_char"
+SHARED_CONF = REPO / "egs" / "TEMPLATE" / "asr1" / "conf"
+RECIPES = sorted(path.parent for path in (REPO / "egs").glob("*/asr1/conf") if path.parent.parent.name != "TEMPLATE")
+
+
+def test_decode_configs_link_to_the_shared_ones_unless_the_readme_says_why():
+    """A recipe's conf/decode_*.yaml is a relative link into egs/TEMPLATE/asr1/conf, or its own copy
+    that differs from the shared file of its name and that its README names."""
+    assert RECIPES, "no recipe found under egs/"
+    for recipe in RECIPES:
+        readme = (recipe / "README.md").read_text()
+        for config in sorted((recipe / "conf").glob("decode_*.yaml")):
+            if config.is_symlink():
+                target = os.readlink(config)
+                assert not os.path.isabs(target), f"{config}: absolute link {target}"
+                assert config.resolve().parent == SHARED_CONF.resolve() and config.resolve().is_file(), config
+            else:
+                shared = SHARED_CONF / config.name
+                assert not shared.exists() or shared.read_bytes() != config.read_bytes(), f"{config} copies {shared}"
+                assert f"conf/{config.name}" in readme, f"{config}: its own copy, and {recipe}/README.md does not say why"
 
 
 def test_every_stage_writes_its_outputs(mini_recipe):
@@ -72,7 +93,7 @@ def test_unknown_option_is_named(tmp_path):
     assert "unknown option '--num_epochs'" in result.stderr
 
 
-def test_gpu_options_are_checked_and_decoding_runs_on_the_named_device(tmp_path, mini_recipe):
+def test_gpu_options_are_checked_and_decoding_defaults_to_the_cpu(tmp_path, mini_recipe):
     recipe = make_mini_recipe(tmp_path)
     result = run_recipe(recipe, "--gpu_inference", "yes", check=False)
     assert result.returncode != 0 and "--gpu_inference must be true or false" in result.stderr
@@ -80,6 +101,24 @@ def test_gpu_options_are_checked_and_decoding_runs_on_the_named_device(tmp_path,
     assert "--device cpu" in log.splitlines()[0]  # the default, --gpu_inference false
     stats_log = (mini_recipe / "exp/asr_stats_raw_char/stats.log").read_text()
     assert "--ngpu 0" in stats_log.splitlines()[0]
+
+
+def test_gpu_inference_decodes_on_cuda(tmp_path, mini_recipe):
+    """--gpu_inference true: every decoding job gets --device cuda and writes the same layout."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here: --gpu_inference true cannot be run")
+    recipe = tmp_path / "asr1"
+    shutil.copytree(mini_recipe, recipe, symlinks=True)
+    out = recipe / EXP / "decode_greedy_valid.wer.ave/test"
+    shutil.rmtree(out)
+    run_recipe(recipe, "--stage", "12", "--stop_stage", "12", "--gpu_inference", "true",
+               "--inference_configs", "conf/decode_greedy.yaml")
+    for log in sorted((out / "logdir").glob("decode.*.log")):
+        assert "--device cuda" in log.read_text().splitlines()[0], log
+    assert json.loads((out / "decode_stats.json").read_text())["utterances"] == 9
+    assert len((out / "1best_recog/text").read_text().splitlines()) == 9
 
 
 def test_stage_run_before_its_inputs_exist_says_which_stage_is_missing(tmp_path):
