@@ -1,6 +1,7 @@
 """LibriSpeech-layout corpora (LibriSpeech, OpenSLR 12; Mini LibriSpeech, OpenSLR 31): the one reader.
 
-Used by the data preparation of ``egs/mini_librispeech/asr1`` and ``egs/librispeech_100/asr1``.
+Used by the data preparation of ``egs/mini_librispeech/asr1`` and ``egs/librispeech_100/asr1``,
+whose ``local/data_prep.py`` each give :func:`data_prep_main` the split of their corpus.
 A set is a folder ``<set>/<spk>/<chapter>/`` whose chapters hold ``<spk>-<chapter>.trans.txt``
 (one ``<spk>-<chapter>-<nnnn> UPPER CASE WORDS`` line per utterance) and one recording per
 line, ``<utt>.flac`` in the official release or ``<utt>.opus`` in the copy in ``../shared``
@@ -13,10 +14,12 @@ Every id starts with ``<spk>-`` and ``-`` sorts before the digits, so the uttera
 by id are also grouped by sorted speaker, as Kaldi's data dirs require.
 """
 
+import argparse
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from espnet_hatiam.data.kaldi import write_data_dir
 
@@ -142,3 +145,35 @@ def write_dir(out: Path, rows: Sequence[Utterance]) -> str:
         "utt2spk": [(row.utt, row.speaker) for row in rows],
     })
     return f"{out}: {len(rows)} utterances, {len(speakers(rows))} speakers"
+
+
+Split = Mapping[str, Sequence[Utterance]]  # data dir name -> its utterances
+
+
+def data_prep_main(
+    corpus: str,
+    description: str,
+    folder_holds: str,
+    make_split: Callable[[Path], Split],
+    cmd: Optional[Sequence[str]] = None,
+    note: Optional[Callable[[Path, Split], str]] = None,
+) -> None:
+    """The ``local/data_prep.py --corpus_root DIR [--out data]`` of a LibriSpeech-layout recipe.
+
+    ``make_split(corpus_root)`` gives the data dirs; each is written as ``<out>/<name>``
+    (:func:`write_dir`) with its summary line, after ``note(corpus_root, split)`` when given.
+    A CorpusError or OSError exits with the one line ``<prog>: <corpus>: <error>``.
+    """
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus_root", type=Path, required=True,
+                        help=f"folder with {folder_holds} (or LibriSpeech/ holding them)")
+    parser.add_argument("--out", type=Path, default=Path("data"))
+    args = parser.parse_args(cmd)
+    try:
+        split = make_split(args.corpus_root)
+    except (OSError, CorpusError) as error:
+        sys.exit(f"{parser.prog}: {corpus}: {error}")
+    if note is not None:
+        print(note(args.corpus_root, split))
+    for name, rows in split.items():
+        print(write_dir(args.out / name, rows))

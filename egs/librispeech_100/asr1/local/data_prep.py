@@ -15,32 +15,27 @@ that has all its speakers of the release but not all its utterances is refused.
     local/data_prep.py --corpus_root /path/to/LibriSpeech --out data
 """
 
-import argparse
-import sys
 from pathlib import Path
+from typing import Dict, List
 
-from espnet_hatiam.data.librispeech import CorpusError, find_set, read_set, write_dir
+from espnet_hatiam.data.librispeech import CorpusError, Utterance, data_prep_main, find_set, read_set
 
 SETS = ("train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other")
 VALID = ("dev-clean", "dev-other")  # combined into data/dev, as ESPnet's recipe does
 
 
+def make_split(root: Path) -> Dict[str, List[Utterance]]:
+    parts = {name: read_set(find_set(root, name)) for name in SETS}
+    ids = [row.utt for name in VALID for row in parts[name]]
+    if len(set(ids)) != len(ids):
+        raise CorpusError(f"{' and '.join(VALID)} share utterance ids")
+    split = {name.replace("-", "_"): rows for name, rows in parts.items()}
+    split["dev"] = sorted((row for name in VALID for row in parts[name]), key=lambda r: r.utt)
+    return split
+
+
 def main(cmd=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus_root", type=Path, required=True,
-                        help="folder with train-clean-100/, dev-clean/, ... (or LibriSpeech/ holding them)")
-    parser.add_argument("--out", type=Path, default=Path("data"))
-    args = parser.parse_args(cmd)
-    try:
-        parts = {name: read_set(find_set(args.corpus_root, name)) for name in SETS}
-        ids = [row.utt for name in VALID for row in parts[name]]
-        if len(set(ids)) != len(ids):
-            raise CorpusError(f"{' and '.join(VALID)} share utterance ids")
-    except (OSError, CorpusError) as error:
-        sys.exit(f"{parser.prog}: librispeech_100: {error}")
-    for name in SETS:
-        print(write_dir(args.out / name.replace("-", "_"), parts[name]))
-    print(write_dir(args.out / "dev", sorted((row for name in VALID for row in parts[name]), key=lambda r: r.utt)))
+    data_prep_main("librispeech_100", __doc__, "train-clean-100/, dev-clean/, ...", make_split, cmd)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ Utterance ids are LibriSpeech's (``<spk>-<chapter>-<nnnn>``), texts its upper-ca
     local/data_prep.py --corpus_root /path/to/mini_librispeech --out data
 """
 
-import argparse
-import sys
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -28,10 +26,10 @@ from espnet_hatiam.data.librispeech import (
     RELEASE,
     CorpusError,
     Utterance,
+    data_prep_main,
     find_set,
     read_set,
     speakers,
-    write_dir,
 )
 
 TRAIN_SET, TEST_SET = "train-clean-5", "dev-clean-2"
@@ -98,20 +96,14 @@ def make_split(root: Path) -> Dict[str, List[Utterance]]:
     return parts
 
 
+def dev_speakers_note(root: Path, split: Dict[str, List[Utterance]]) -> str:
+    source = "checked against splits/" if (root / "splits").is_dir() else "no splits/: from the rule"
+    return f"dev speakers {' '.join(speakers(split['dev']))} ({source})"
+
+
 def main(cmd=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus_root", type=Path, required=True,
-                        help="folder with train-clean-5/ and dev-clean-2/ (or LibriSpeech/ holding them)")
-    parser.add_argument("--out", type=Path, default=Path("data"))
-    args = parser.parse_args(cmd)
-    try:
-        parts = make_split(args.corpus_root)
-    except (OSError, CorpusError) as error:
-        sys.exit(f"{parser.prog}: mini_librispeech: {error}")
-    source = "checked against splits/" if (args.corpus_root / "splits").is_dir() else "no splits/: from the rule"
-    print(f"dev speakers {' '.join(speakers(parts['dev']))} ({source})")
-    for name in ("train", "dev", "test"):
-        print(write_dir(args.out / name, parts[name]))
+    data_prep_main("mini_librispeech", __doc__, "train-clean-5/ and dev-clean-2/", make_split, cmd,
+                   note=dev_speakers_note)
 
 
 if __name__ == "__main__":
