@@ -11,6 +11,8 @@ from espnet_hatiam.bin import score as score_cli
 from espnet_hatiam.bin.make_results import make_results
 from espnet_hatiam.scoring.decoding import score_decoding as score
 from espnet_hatiam.scoring.error_rate import error_counts, error_rates, utterance_errors
+from espnet_hatiam.scoring.layout import parse_exp
+from espnet_hatiam.scoring.records import write_record
 
 
 def _levenshtein(a, b) -> int:
@@ -134,6 +136,16 @@ def _fake_decoding(exp, mode, hyps, search_seconds, dset="test"):
     (out / "decode_stats.json").write_text(json.dumps(stats))
 
 
+def _records(exps, ref_dir, root):
+    """The decode records of the experiment dirs whose names parse, as stage 13 writes them (paths as strings)."""
+    out = []
+    for exp in sorted(exps):
+        if parse_exp(exp) is not None:
+            write_record(exp, ref_dir, root / exp.name)
+            out.append(str(root / exp.name))
+    return out
+
+
 def test_compare_systems_tables_significance_and_plot(tmp_path):
     ref_dir = tmp_path / "dump" / "raw"
     (ref_dir / "test").mkdir(parents=True)
@@ -151,7 +163,7 @@ def test_compare_systems_tables_significance_and_plot(tmp_path):
     out = tmp_path / "report" / "COMPARE.md"
     plot = tmp_path / "report" / "images" / "speed.png"
     compare_systems.main([
-        "--exps", *map(str, sorted(exp.glob("asr_*"))), "--ref_dir", str(ref_dir), "--sets", "test",
+        "--records", *_records(exp.glob("asr_*"), ref_dir, tmp_path / "results"), "--sets", "test",
         "--pairs", "train_hat_iam:train_hat train_hat_iam:train_espnet_ctc_att "
                    "train_hat_iam@dual_0.9:train_hat_iam@beam",
         "--num_samples", "500", "--plot", str(plot), "--plot_system", "train_hat_iam", "--out", str(out),
@@ -199,7 +211,7 @@ def test_the_dual_operating_point_is_the_lowest_threshold_within_two_percent_on_
     for d in tmp_path.glob("asr_*/decode_*/*"):
         score(tmp_path / d.name / "text", d)
     out = tmp_path / "c.md"
-    compare_systems.main(["--exps", *map(str, exps), "--ref_dir", str(tmp_path), "--sets", "dev test",
+    compare_systems.main(["--records", *_records(exps, tmp_path, tmp_path / "results"), "--sets", "dev test",
                           "--tune_set", "dev", "--out", str(out)])
     text = out.read_text()
     assert "|hat_iam|0.8|2|dev|5.00|5.00|+0.0 %|50.0 %|3.00 -> 1.00|" in text
@@ -216,7 +228,7 @@ def test_compare_systems_pairs_lowest_seeds_without_a_shared_one_and_names_missi
         _fake_decoding(exp, "hat", ["B"], 1.0)
     for d in tmp_path.glob("asr_*/decode_*/test"):
         score(tmp_path / "test" / "text", d)
-    cmd = ["--exps", *map(str, exps), "--ref_dir", str(tmp_path), "--sets", "test", "--num_samples", "100",
+    cmd = ["--records", *_records(exps, tmp_path, tmp_path / "results"), "--sets", "test", "--num_samples", "100",
            "--out", str(tmp_path / "c.md")]
     compare_systems.main(cmd + ["--main_mode", "greedy", "--pairs", "one:two@hat"])
     assert "|one@greedy|two@hat|test|1 / 2|0.00|100.00|-100.00|" in (tmp_path / "c.md").read_text()
@@ -229,13 +241,13 @@ def test_compare_systems_pairs_lowest_seeds_without_a_shared_one_and_names_missi
 def test_comparison_header_describes_the_sets_and_each_systems_setup_from_its_config(tmp_path):
     from espnet_hatiam.scoring.setup import describe_systems, set_sizes
 
-    (tmp_path / "train").mkdir()
-    (tmp_path / "train" / "text").write_text("a X\nb Y\n")
-    (tmp_path / "train" / "utt2num_samples").write_text("a 28800000\nb 28800000\n")  # 1 h at 16 kHz
-    (tmp_path / "test").mkdir()
-    (tmp_path / "test" / "text").write_text("c Z\n")
-    assert set_sizes(tmp_path, ["train", "test", "test", "absent"]) == (
-        "train (2 utterances, 1.00 h) / test (1 utterances)")
+    for dset, utterances, seconds in (("dev", 2, 7200.0), ("test", 1089, 7344.0)):
+        stats = tmp_path / "sizes" / "asr_a_char_seed1" / "decode_beam_valid.wer.ave" / dset
+        stats.mkdir(parents=True)
+        (stats / "score.json").write_text(json.dumps({"decode_stats": {"utterances": utterances,
+                                                                       "audio_seconds": seconds}}))
+    assert set_sizes([tmp_path / "sizes" / "asr_a_char_seed1"], ["dev", "test", "test", "absent"]) == (
+        "dev (2 utterances, 2.00 h) / test (1,089 utterances, 2.04 h)")
     base = {"encoder": "conformer", "encoder_conf": {"num_blocks": 4, "output_size": 144}, "max_epoch": 26,
             "keep_nbest_models": 5, "specaug": None, "init_param": []}
     configs = {
@@ -266,3 +278,81 @@ def test_comparison_header_describes_the_sets_and_each_systems_setup_from_its_co
         "train_rnnt (seed 1): conformer 4 x 144, rnnt joint, "
         + common.format("no SpecAugment", "init x.pth:encoder:encoder"),
     ]
+
+
+def test_a_record_holds_each_utterances_errors_counters_config_curve_and_commit(tmp_path):
+    from espnet_hatiam.scoring.records import read_errors, read_record
+
+    refs = ["A B C", "A B", "C"]
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "text").write_text("".join(f"u{i} {r}\n" for i, r in enumerate(refs)))
+    exp = tmp_path / "exp" / "asr_hat_iam_char_seed7"
+    hyps = ["A C", "A B D", ""]
+    _fake_decoding(exp, "beam", hyps, 1.0)
+    (exp / "decode_beam_valid.wer.ave" / "test" / "utt_stats.jsonl").write_text(
+        "".join(json.dumps({"utt": f"u{i}", "frames": 10 + i, "frames_kept": 5}) + "\n" for i in range(3)))
+    score(tmp_path / "test" / "text", exp / "decode_beam_valid.wer.ave" / "test")
+    (exp / "config.yaml").write_text(yaml.safe_dump({"max_epoch": 2}))
+    (exp / "train.log").write_text("x INFO: 1epoch results: [train] loss=9.0 [valid] loss=8.0, wer=0.9\n"
+                                   "x INFO: 2epoch results: [train] loss=7.0 [valid] loss=6.0, wer=0.5\n")
+    record = tmp_path / "results" / exp.name
+    assert write_record(exp, tmp_path, record) == 1
+    keys, errors, lengths = read_errors(record / "decode_beam_valid.wer.ave" / "test")
+    expected_errors, expected_lengths = utterance_errors(refs, hyps, "word")
+    assert keys == ["u0", "u1", "u2"]
+    assert errors.tolist() == expected_errors.tolist() and lengths.tolist() == expected_lengths.tolist()
+    rows = [json.loads(line) for line in (record / "decode_beam_valid.wer.ave" / "test" / "utterances.jsonl")
+            .read_text().splitlines()]
+    assert [r["hyp"] for r in rows] == hyps and [r["frames"] for r in rows] == [10, 11, 12]
+    assert yaml.safe_load((record / "config.yaml").read_text()) == {"max_epoch": 2}
+    assert [c["valid_wer"] for c in json.loads((record / "learning_curve.json").read_text())] == [0.9, 0.5]
+    info = read_record(record)
+    assert info["experiment"] == exp.name and len(info["commit"]) >= 7 and "CPU cores" in info["machine"]
+    assert not (record / "decode_beam_valid.wer.ave" / "test" / "1best_recog").exists()  # no copy of the text
+
+
+def _recorded_run(tmp_path, system, seed, hyps, commit):
+    """A fake experiment's record, as if made by git ``commit`` (references: tmp_path/test/text)."""
+    exp = tmp_path / "exp" / f"asr_{system}_char_seed{seed}"
+    _fake_decoding(exp, "beam", hyps, 1.0)
+    score(tmp_path / "test" / "text", exp / "decode_beam_valid.wer.ave" / "test")
+    record = tmp_path / "results" / exp.name
+    write_record(exp, tmp_path, record)
+    info = json.loads((record / "record.json").read_text())
+    (record / "record.json").write_text(json.dumps({**info, "commit": commit, "dirty": False}))
+    return record
+
+
+def test_records_of_two_runs_on_different_commits_compare_and_the_other_code_is_flagged(tmp_path):
+    from espnet_hatiam.scoring.records import provenance
+
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "text").write_text("".join(f"u{i} A B\n" for i in range(10)))
+    current = str(provenance()["commit"])
+    a = _recorded_run(tmp_path, "hat_iam", 1, ["A B"] * 10, current)
+    b = _recorded_run(tmp_path, "hat", 1, ["A"] * 10, "0123456789ab")
+    shutil_rmtree = __import__("shutil").rmtree
+    shutil_rmtree(tmp_path / "exp")  # the models and their decode dirs are gone: the records are enough
+    out = tmp_path / "c.md"
+    compare_systems.main(["--records", str(a), str(b), "--sets", "test", "--main_mode", "beam",
+                          "--pairs", "hat_iam:hat", "--num_samples", "200", "--out", str(out)])
+    text = out.read_text()
+    assert "|hat_iam@beam|hat@beam|test|1|0.00|50.00|-50.00|" in text
+    assert f"|hat_iam|1|{current}|" in text and "|hat|1|**0123456789ab: other code**|" in text
+
+
+def test_a_missing_record_is_named(tmp_path):
+    missing = tmp_path / "results" / "asr_hat_char_seed1"
+    with pytest.raises(SystemExit, match=f"{missing}: no record.json"):
+        compare_systems.main(["--records", str(missing), "--sets", "test", "--out", str(tmp_path / "c.md")])
+
+
+def test_records_scored_on_other_references_are_not_paired(tmp_path):
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "text").write_text("u0 A B\nu1 A\n")
+    a = _recorded_run(tmp_path, "one", 1, ["A B", "A"], "x")
+    (tmp_path / "test" / "text").write_text("u0 A B\nu1 B\n")  # the same utterances, another reference
+    b = _recorded_run(tmp_path, "two", 1, ["A B", "A"], "x")
+    with pytest.raises(SystemExit, match="scored on different utterances or references"):
+        compare_systems.main(["--records", str(a), str(b), "--sets", "test", "--main_mode", "beam",
+                              "--pairs", "one:two", "--num_samples", "10", "--out", str(tmp_path / "c.md")])

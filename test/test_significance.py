@@ -37,13 +37,14 @@ def test_a_clearly_better_system_is_significant(a_is_better):
     assert (hi < 0) if a_is_better else (lo > 0)
 
 
-def test_p_is_the_chance_that_a_resample_misses_the_only_error():
-    # B's only error is in utterance 0 of 40: B is not worse on a resample exactly when utterance 0 is not drawn.
+def test_two_sided_p_is_twice_the_chance_that_a_resample_misses_the_only_error():
+    # B's only error is in utterance 0 of 40: B is not worse on a resample exactly when utterance 0 is not drawn;
+    # no resample makes A worse, so the two-sided p is twice that chance.
     lengths = np.full(40, 5)
     errors_b = np.zeros(40, int)
     errors_b[0] = 1
     r = bootstrap_test(np.zeros(40, int), errors_b, lengths, num_samples=20000, seed=1)
-    assert r.p == pytest.approx((39 / 40) ** 40, abs=0.015)
+    assert r.p == pytest.approx(2 * (39 / 40) ** 40, abs=0.03)
     assert r.interval[1] == 0.0 and r.interval[0] < 0
 
 
@@ -81,12 +82,29 @@ def test_seeds_together_share_the_resamples_and_pool_the_evidence():
         errors_b.append(e)
     single = bootstrap_test(zero, errors_b[0], lengths, seed=2)
     together = seed_test([zero] * 3, errors_b, lengths, seed=2)
-    assert single.p == pytest.approx((58 / 60) ** 60, abs=0.015)  # no drawn utterance holds one of the 2 errors
-    assert together.p == pytest.approx((54 / 60) ** 60, abs=0.002)  # ... of the 6
+    assert single.p == pytest.approx(2 * (58 / 60) ** 60, abs=0.03)  # twice the chance that no drawn utterance holds one of the 2 errors
+    assert together.p == pytest.approx(2 * (54 / 60) ** 60, abs=0.004)  # ... of the 6
     assert together.wer_b == pytest.approx(np.mean([100 * e.sum() / lengths.sum() for e in errors_b]))
     # Seeds see the same resampled utterances: two copies of one seed are that seed.
     copies = seed_test([zero, zero], [errors_b[0], errors_b[0]], lengths, seed=2)
     assert (copies.interval, copies.p) == (single.interval, single.p)
+
+
+def test_two_sided_p_equals_the_exact_distribution_over_every_resample():
+    # 5 utterances: all 5**5 resamples enumerated give the exact two-sided p that the bootstrap estimates.
+    import itertools
+
+    errors_a, errors_b, lengths = np.array([0, 2, 1, 0, 3]), np.array([1, 1, 2, 2, 1]), np.array([3, 4, 2, 5, 4])
+    differences = []
+    for drawn in itertools.product(range(5), repeat=5):
+        drawn = list(drawn)
+        total = lengths[drawn].sum()
+        differences.append(100 * (errors_a[drawn].sum() - errors_b[drawn].sum()) / total)
+    differences = np.array(differences)
+    exact = min(1.0, 2 * min((differences >= 0).mean(), (differences <= 0).mean()))
+    assert 0.05 < exact < 0.95  # a case where either side of zero matters
+    r = bootstrap_test(errors_a, errors_b, lengths, num_samples=200000, seed=5)
+    assert r.p == pytest.approx(exact, abs=0.01)
 
 
 def test_cli_prints_one_line(tmp_path, capsys):
@@ -97,7 +115,7 @@ def test_cli_prints_one_line(tmp_path, capsys):
     main(["--ref", str(ref), "--hyp_a", str(hyp_a), "--hyp_b", str(hyp_b), "--num_samples", "500"])
     out = capsys.readouterr().out
     assert re.fullmatch(
-        r"A WER 0\.00 %, B WER 33\.33 %, difference -33\.33 points, 95 % CI \[-33\.33, -33\.33\], p = 0\.0000\n", out
+        r"A WER 0\.00 %, B WER 33\.33 %, difference -33\.33 points, 95 % CI \[-33\.33, -33\.33\], two-sided p = 0\.0000\n", out
     )
 
 

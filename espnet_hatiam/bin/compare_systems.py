@@ -1,39 +1,45 @@
 #!/usr/bin/env python3
 r"""Compare systems, seeds and decoding modes of several experiments in one markdown file (and a figure).
 
-    python -m espnet_hatiam.bin.compare_systems --exps exp/asr_* --ref_dir dump/raw --sets "train_dev test" \
+    python -m espnet_hatiam.bin.compare_systems --records results/asr_* --sets "train_dev test" \
         --pairs "train_hat_iam:train_hat train_hat_iam:train_espnet_ctc_att train_hat_iam@dual_0.95:train_hat_iam@beam" \
         --plot images/compare.png --plot_system train_hat_iam --plot_set test --out COMPARE.md
 
-Experiment dirs are ``asr_<system>_<bpeN|char>_seed<N>``; a pair side is ``<system>`` (its --main_mode, or its
-only mode) or ``<system>@<mode>``.
+Records are the committed decode records of stage 13 (``results/asr_<system>_<bpeN|char>_seed<N>``,
+espnet_hatiam.scoring.records): systems trained in different jobs or on different machines compare, and each
+record's commit is in the table (a record of other code than the comparison's is flagged). A pair side is
+``<system>`` (its --main_mode, or its only mode) or ``<system>@<mode>``.
 """
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
 import yaml
 
-from espnet_hatiam.scoring.compare import EXP_NAME, collect, plot_speed_accuracy, report
-from espnet_hatiam.scoring.learning_curves import curve_table, plot_learning_curves, read_curve
+from espnet_hatiam.scoring.compare import collect, plot_speed_accuracy, report
+from espnet_hatiam.scoring.layout import parse_exp
+from espnet_hatiam.scoring.learning_curves import curve_table, plot_learning_curves
+from espnet_hatiam.scoring.records import provenance, provenance_table
 from espnet_hatiam.scoring.setup import decoded, describe_systems, environment, set_sizes
 
 CURVES_NOTE = (
-    "Validation loss and WER after each epoch, as each model reports them in its train.log (the transducers: "
+    "Validation loss and WER after each epoch, as each model reported them in its train.log (recorded in "
+    "learning_curve.json; the transducers: "
     "greedy decoding; ESPnet CTC/attention: its attention decoder's teacher-forced output, with accuracy): "
     "each curve says whether its system converged within the budget, not which system is better.\n\n"
 )
 
 
-def learning_curves(exps, png: Path, out: Path) -> str:
+def learning_curves(records, png: Path, out: Path) -> str:
     """The learning-curve section of the report, and its figure at ``png``."""
     curves = {}
-    for exp in exps:
-        match = EXP_NAME.fullmatch(exp.name)
-        if match and (exp / "train.log").exists() and decoded(exp):
-            curves[f"{match['system']} seed {match['seed']}"] = read_curve(exp / "train.log")
+    for record in records:
+        parsed = parse_exp(record)
+        if parsed and (record / "learning_curve.json").exists() and decoded(record):
+            curves[f"{parsed[0]} seed {parsed[2]}"] = json.loads((record / "learning_curve.json").read_text())
     png.parent.mkdir(parents=True, exist_ok=True)
     plot_learning_curves(curves, png)
     return (f"\n## Learning curves\n\n{CURVES_NOTE}{curve_table(curves, (5, 10, 15, 20))}\n"
@@ -61,20 +67,23 @@ def yaml_value(path: Path, key: str):
         return (yaml.safe_load(f) or {}).get(key)
 
 
-def header(title: str, exps, ref_dir: Path, setup_sets, notes) -> str:
-    """Title, environment, data sizes, each system's setup (from its config.yaml) and the recipe's notes."""
+def header(title: str, records, setup_sets, notes) -> str:
+    """Title, environment, data sizes, each system's setup (from its config.yaml), the recipe's notes and
+    where each record comes from."""
     lines = [f"# {title}", "", f"- made on {environment()}"]
     if setup_sets:
-        lines.append(f"- data: {set_sizes(ref_dir, setup_sets)}")
-    lines += [f"- {line}" for line in describe_systems(exps)]
+        lines.append(f"- data: {set_sizes(records, setup_sets)}")
+    lines += [f"- {line}" for line in describe_systems(records)]
     lines += [f"- {note}" for note in notes]
+    lines += ["", "Decode records (results/): the code and machine each model was trained and decoded with.", "",
+              provenance_table(list(records), str(provenance()["commit"]))]
     return "\n".join(lines) + "\n\n"
 
 
 def main(cmd=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--exps", type=Path, nargs="+", required=True, help="experiment dirs (others are skipped)")
-    parser.add_argument("--ref_dir", type=Path, default=Path("dump/raw"), help="references at <ref_dir>/<set>/text")
+    parser.add_argument("--records", type=Path, nargs="+", required=True,
+                        help="decode record dirs results/asr_<system>_<tag>_seed<N> (other names are skipped)")
     parser.add_argument("--sets", required=True, help="space-separated set names")
     parser.add_argument("--models", default="valid.wer.ave",
                         help="space-separated checkpoint tags of decode_<mode>_<model>: the first gets every table, "
@@ -99,20 +108,20 @@ def main(cmd=None):
     sets = args.sets.split()
     pairs = args.pairs.split()
     try:
-        text = header(args.title, args.exps, args.ref_dir, args.setup_sets.split(), args.note)
+        text = header(args.title, args.records, args.setup_sets.split(), args.note)
         for index, model in enumerate(args.models.split()):
-            decodings = collect(args.exps, sets, model)
+            decodings = collect(args.records, sets, model)
             link = None
             if args.plot and index == 0:
                 args.plot.parent.mkdir(parents=True, exist_ok=True)
                 plot_speed_accuracy(decodings, args.plot_system, args.plot_set, args.plot)
                 link = os.path.relpath(args.plot, args.out.parent)
             model_pairs = pairs if index == 0 else [p for p in pairs if "@" not in p]
-            text += model_section(report(decodings, sets, model_pairs, args.ref_dir, args.main_mode,
+            text += model_section(report(decodings, sets, model_pairs, args.main_mode,
                                          args.num_samples, args.seed, link,
-                                         args.tune_set if index == 0 else None), model, args.exps)
+                                         args.tune_set if index == 0 else None), model, args.records)
         if args.curves:
-            text += learning_curves(args.exps, args.curves, args.out)
+            text += learning_curves(args.records, args.curves, args.out)
     except (OSError, ValueError) as e:
         sys.exit(f"error: {e}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,10 @@
 """Side-by-side comparison of several systems, seeds and decoding modes (markdown tables and a figure).
 
-Inputs are ``<exp>/decode_<mode>_<model>/<set>/{score.json,1best_recog/text}`` of experiment dirs named
-``asr_<system>_<token tag>_seed<seed>`` (e.g. ``asr_train_hat_iam_bpe30_seed2024``).
+Inputs are decode records (:mod:`.records`): ``<record>/decode_<mode>_<model>/<set>/{score.json,utterances.jsonl}``
+of dirs named ``asr_<system>_<token tag>_seed<seed>`` (e.g. ``results/asr_train_hat_iam_bpe300_seed2024``), the
+layout of :mod:`.layout`. Nothing here reads a model, an audio file or a reference text.
 """
 
-import json
-import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,17 +12,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from espnet_hatiam.scoring.error_rate import utterance_errors
+from espnet_hatiam.scoring.layout import SWEEP, decode_dirs, parse_exp
+from espnet_hatiam.scoring.records import read_errors
 from espnet_hatiam.scoring.significance import Significance, bootstrap_test, seed_test
-from espnet_hatiam.scoring.text import read_pairs
-
-EXP_NAME = re.compile(r"asr_(?P<system>.+?)_(?P<tag>bpe\d+|char)_seed(?P<seed>\d+)")
-SWEEP = re.compile(r"(?P<family>.+)_(?P<theta>\d+(?:\.\d+)?)")  # e.g. dual_0.95: one point of the dual sweep
 
 
 @dataclass(frozen=True)
 class Decoding:
-    """One scored decoding: ``dir`` holds score.json and 1best_recog/text."""
+    """One scored decoding: ``dir`` holds score.json and utterances.jsonl."""
 
     system: str
     seed: int
@@ -33,24 +29,22 @@ class Decoding:
     score: dict
 
 
-def collect(exps: Sequence[Path], sets: Sequence[str], model: str) -> List[Decoding]:
-    """Every scored ``decode_<mode>_<model>/<set>`` of the experiment dirs whose names parse (others are skipped)."""
+def collect(records: Sequence[Path], sets: Sequence[str], model: str) -> List[Decoding]:
+    """Every scored ``decode_<mode>_<model>/<set>`` of the record dirs whose names parse (others are skipped)."""
     decodings, seen = [], {}
-    for exp in sorted(exps):
-        match = EXP_NAME.fullmatch(exp.name)
-        if match is None:
+    for record in sorted(records):
+        if not record.is_dir():
+            raise FileNotFoundError(f"{record}: no such decode record")
+        parsed = parse_exp(record)
+        if parsed is None:
             continue
-        key = (match["system"], int(match["seed"]))
+        key = (parsed[0], parsed[2])
         if key in seen:
-            raise ValueError(f"{exp} and {seen[key]}: two experiments of system {key[0]}, seed {key[1]}")
-        seen[key] = exp
-        suffix = f"_{model}"
-        for decode in sorted(exp.glob(f"decode_*{suffix}")):
-            mode = decode.name[len("decode_") : -len(suffix)]
-            for dset in sets:
-                path = decode / dset / "score.json"
-                if mode and path.exists():
-                    decodings.append(Decoding(*key, mode, dset, path.parent, json.loads(path.read_text())))
+            raise ValueError(f"{record} and {seen[key]}: two records of system {key[0]}, seed {key[1]}")
+        seen[key] = record
+        for d in decode_dirs(record, model=model):
+            if d.set in sets:
+                decodings.append(Decoding(*key, d.mode, d.set, d.path, d.score()))
     if not decodings:
         raise ValueError(f"no scored decode_*_{model}/{{{','.join(sets)}}} in dirs asr_<system>_<tag>_seed<N>")
     return decodings
@@ -127,13 +121,20 @@ def parse_pair(text: str) -> Tuple[Tuple[str, Optional[str]], Tuple[str, Optiona
     return a, b
 
 
-def _errors(decoding: Decoding, ref_dir: Path) -> Tuple[np.ndarray, np.ndarray]:
-    _, refs, hyps = read_pairs(ref_dir / decoding.set / "text", decoding.dir / "1best_recog" / "text")
-    return utterance_errors(refs, hyps, "word")
+def _errors(decoding: Decoding, reference: Decoding) -> Tuple[np.ndarray, np.ndarray]:
+    """Word errors and reference lengths per utterance of ``decoding``, refused unless it was scored on the
+    utterances and references of ``reference``'s record."""
+    keys, errors, lengths = read_errors(decoding.dir)
+    ref_keys, _, ref_lengths = read_errors(reference.dir)
+    same_refs = decoding.score.get("references_sha256") == reference.score.get("references_sha256")
+    if keys != ref_keys or not same_refs or not np.array_equal(lengths, ref_lengths):
+        raise ValueError(f"{decoding.dir} and {reference.dir}: scored on different utterances or references; "
+                         "a paired test needs the same ones")
+    return errors, lengths
 
 
 def significance_table(
-    decodings: Sequence[Decoding], pairs: Sequence[str], ref_dir: Path, sets: Sequence[str], preferred: str,
+    decodings: Sequence[Decoding], pairs: Sequence[str], sets: Sequence[str], preferred: str,
     num_samples: int, seed: int,
 ) -> str:
     """Paired bootstrap of word errors per shared seed, and over all shared seeds together when there are >= 2.
@@ -150,8 +151,9 @@ def significance_table(
                 continue
             shared = sorted(set(a) & set(b))
             seed_pairs = [(s, s) for s in shared] or [(min(a), min(b))]
-            errors_a = {sa: _errors(a[sa], ref_dir) for sa, _ in seed_pairs}
-            errors_b = {sb: _errors(b[sb], ref_dir) for _, sb in seed_pairs}
+            first = a[seed_pairs[0][0]]
+            errors_a = {sa: _errors(a[sa], first) for sa, _ in seed_pairs}
+            errors_b = {sb: _errors(b[sb], first) for _, sb in seed_pairs}
             rows: List[Tuple[str, Significance]] = [
                 (str(sa) if sa == sb else f"{sa} / {sb}",
                  bootstrap_test(errors_a[sa][0], errors_b[sb][0], errors_a[sa][1], num_samples, seed))
@@ -252,7 +254,7 @@ def plot_speed_accuracy(decodings: Sequence[Decoding], system: str, dset: str, p
 
 
 def report(
-    decodings: Sequence[Decoding], sets: Sequence[str], pairs: Sequence[str], ref_dir: Path, preferred: str,
+    decodings: Sequence[Decoding], sets: Sequence[str], pairs: Sequence[str], preferred: str,
     num_samples: int, seed: int, plot_link: Optional[str] = None, tune_set: Optional[str] = None,
 ) -> str:
     """The markdown comparison; ``plot_link``: the speed/accuracy figure's path relative to the markdown file;
@@ -268,9 +270,9 @@ def report(
         lines += [
             "## Significance", "",
             f"Paired bootstrap over utterances (Bisani and Ney, 2004) of word errors, {num_samples} resamples; "
-            "p = share of resamples where the system better on the full set is not better; "
+            "two-sided p = twice the smaller share of resamples on either side of a zero difference; "
             "'all N': the mean over the shared seeds, the same resamples for every seed.", "",
-            significance_table(decodings, pairs, ref_dir, sets, preferred, num_samples, seed), "",
+            significance_table(decodings, pairs, sets, preferred, num_samples, seed), "",
         ]
     points = operating_points(decodings, tune_set, sets, preferred) if tune_set else ""
     if points.count("\n") > 1:

@@ -1,7 +1,7 @@
 """What was compared, read from the experiments themselves: the sets' sizes and each system's setup.
 
-The comparison's header is generated from ``dump/raw/<set>`` and every ``exp/asr_<system>_<tag>_seed<N>/
-config.yaml``, so it cannot drift from what was trained: which seeds each system has, its encoder, epochs,
+The comparison's header is generated from the decode records (``results/asr_<system>_<tag>_seed<N>/``: each
+set's recorded decodings and each system's ``config.yaml``), so it cannot drift from what was trained: which seeds each system has, its encoder, epochs,
 augmentation, initialisation and the checkpoints averaged for decoding.
 """
 
@@ -11,26 +11,20 @@ from typing import Dict, List, Sequence
 
 import yaml
 
-from espnet_hatiam.scoring.compare import EXP_NAME
+from espnet_hatiam.scoring.layout import decode_dirs, parse_exp
+from espnet_hatiam.scoring.records import provenance
 
 
-def set_sizes(ref_dir: Path, sets: Sequence[str], sampling_rate: int = 16000) -> str:
-    """``train_nodev (848 utterances, 0.63 h) / test (117 utterances, 0.08 h)``: utterances of ``<set>/text``,
-    hours from ``<set>/utt2num_samples`` where it exists."""
+def set_sizes(records: Sequence[Path], sets: Sequence[str]) -> str:
+    """``dev (85 utterances, 0.29 h) / test (1,089 utterances, 2.04 h)``: the first recorded decoding of each set
+    (its utterance count and audio seconds)."""
     parts = []
     for name in dict.fromkeys(sets):  # each set once, in order
-        text = ref_dir / name / "text"
-        if not text.exists():
+        found = next((d for record in sorted(records) for d in decode_dirs(record, dset=name)), None)
+        if found is None:
             continue
-        with open(text, encoding="utf-8") as f:
-            count = sum(1 for line in f if line.strip())
-        size = f"{count:,} utterances"
-        samples = ref_dir / name / "utt2num_samples"
-        if samples.exists():
-            with open(samples, encoding="utf-8") as f:
-                total = sum(int(line.split()[1]) for line in f if line.strip())
-            size += f", {total / sampling_rate / 3600:.2f} h"
-        parts.append(f"{name} ({size})")
+        stats = found.score()["decode_stats"]
+        parts.append(f"{name} ({stats['utterances']:,} utterances, {stats['audio_seconds'] / 3600:.2f} h)")
     return " / ".join(parts)
 
 
@@ -55,19 +49,19 @@ def describe_config(config: dict) -> str:
 
 
 def decoded(exp: Path) -> bool:
-    """Whether an experiment has a scored decoding (one still training is not part of the comparison)."""
-    return any(exp.glob("decode_*/*/score.json"))
+    """Whether an experiment (or record) has a scored decoding (one still training is not part of the comparison)."""
+    return bool(decode_dirs(exp))
 
 
 def describe_systems(exps: Sequence[Path]) -> List[str]:
     """``system (seeds 1, 2024): setup`` for each decoded system; seeds whose setups differ are listed apart."""
     setups: Dict[str, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
     for exp in sorted(exps):
-        match = EXP_NAME.fullmatch(exp.name)
-        if match is None or not (exp / "config.yaml").exists() or not decoded(exp):
+        parsed = parse_exp(exp)
+        if parsed is None or not (exp / "config.yaml").exists() or not decoded(exp):
             continue
         with open(exp / "config.yaml", encoding="utf-8") as f:
-            setups[match["system"]][describe_config(yaml.safe_load(f))].append(int(match["seed"]))
+            setups[parsed[0]][describe_config(yaml.safe_load(f))].append(parsed[2])
     lines = []
     for system in sorted(setups):
         for setup, seeds in setups[system].items():
@@ -77,21 +71,8 @@ def describe_systems(exps: Sequence[Path]) -> List[str]:
 
 
 def environment() -> str:
-    """Date, machine, versions and the git commit of the imported ``espnet_hatiam`` (not the caller's checkout)."""
-    import datetime
-    import os
-    import platform
-    import subprocess
-
-    import espnet
-    import torch
-
-    import espnet_hatiam
-
-    package = Path(espnet_hatiam.__file__).parent
-    commit = subprocess.run(["git", "-C", str(package), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown (not a git checkout)"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{datetime.date.today().isoformat()}, {platform.machine()}, {cores} CPU cores, "
-            f"python {platform.python_version()}, torch {torch.__version__}, espnet {espnet.__version__}, "
-            f"espnet_hatiam of git {commit} ({package})")
+    """Date, machine, versions and the git commit of the imported ``espnet_hatiam`` (the comparison's own code)."""
+    info = provenance()
+    dirty = " (modified tree)" if info["dirty"] else ""
+    return (f"{info['date']}, {info['machine']}, python {info['python']}, torch {info['torch']}, "
+            f"espnet {info['espnet']}, espnet_hatiam of git {info['commit']}{dirty}")

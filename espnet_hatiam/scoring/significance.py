@@ -20,7 +20,8 @@ _CHUNK = 1000  # resamples drawn at once: a (_CHUNK, U) index matrix
 
 @dataclass
 class Significance:
-    """WERs (or CERs) in %; ``difference`` = wer_a - wer_b in points with its 95 % bootstrap interval; p: seed_test."""
+    """WERs (or CERs) in %; ``difference`` = wer_a - wer_b in points with its 95 % bootstrap interval; p: the
+    two-sided p-value of :func:`seed_test`."""
 
     wer_a: float
     wer_b: float
@@ -31,7 +32,7 @@ class Significance:
     def line(self, metric: str = "WER") -> str:
         lo, hi = self.interval
         return (f"A {metric} {self.wer_a:.2f} %, B {metric} {self.wer_b:.2f} %, difference {self.difference:.2f} "
-                f"points, 95 % CI [{lo:.2f}, {hi:.2f}], p = {self.p:.4f}")
+                f"points, 95 % CI [{lo:.2f}, {hi:.2f}], two-sided p = {self.p:.4f}")
 
 
 def seed_test(
@@ -42,8 +43,9 @@ def seed_test(
 
     errors_a, errors_b: one (U,) error count array per training seed of each system (any number of seeds each);
     ref_lengths: (U,) reference lengths. Every resample draws U utterances with replacement and applies them to
-    all seeds; its WER of a system is the mean over that system's seeds of the corpus WER. ``p`` is the share of
-    resamples where the system better on the full set is not better (its WER >= the other's).
+    all seeds; its WER of a system is the mean over that system's seeds of the corpus WER. ``p`` is two-sided:
+    twice the smaller share of resamples on either side of zero (a tie counts on both sides), at most 1; the
+    chance, under resampling, of a difference at least this far from zero in either direction.
     """
     columns = np.stack([*errors_a, *errors_b, ref_lengths], axis=1).astype(np.float64)  # (U, Sa + Sb + 1)
     num_utts, num_a = len(ref_lengths), len(errors_a)
@@ -61,8 +63,8 @@ def seed_test(
         differences.append(a - b)
     differences = np.concatenate(differences)
     lo, hi = np.percentile(differences, [2.5, 97.5])
-    not_better = differences >= 0 if wer_a <= wer_b else differences <= 0
-    return Significance(wer_a, wer_b, wer_a - wer_b, (float(lo), float(hi)), float(not_better.mean()))
+    p = min(1.0, 2.0 * min(float((differences >= 0).mean()), float((differences <= 0).mean())))
+    return Significance(wer_a, wer_b, wer_a - wer_b, (float(lo), float(hi)), p)
 
 
 def bootstrap_test(

@@ -10,7 +10,9 @@
 #  11  training                  espnet_hatiam.bin.hat_asr_train (--asr_task espnet: espnet_hatiam.bin.espnet_asr_train, ESPnet's asr_train)
 #  12  decoding                  every --inference_configs x --test_sets, --nj jobs, merged
 #  13  scoring                   WER/CER, RTF, skip ratios -> exp/<asr>/RESULTS.md (and
-#                                RESULTS.md with --update_results true)
+#                                RESULTS.md with --update_results true); the decode record
+#                                results/<asr>/ (hypotheses, per-utterance errors, config, learning
+#                                curve, commit: small tracked files the comparison reads)
 #  14  packing                   ESPnet model zip exp/<asr>/model.zip (espnet_model_zoo loads it)
 #  15  Hugging Face model folder exp/<asr>/hf_model: the zip's files and a model card (not uploaded)
 #
@@ -55,6 +57,7 @@ num_threads=1           # torch threads per decoding job
 ngpu=0                  # GPUs for collect stats and training (ESPnet's --ngpu)
 gpu_inference=false     # decode on CUDA
 update_results=false    # stage 13 also refreshes the tracked RESULTS.md of the recipe
+record_dir=results      # stage 13 writes the decode record <record_dir>/asr_<tag> (commit it)
 hf_repo=""              # model name in the stage 15 model card (the repository to push to); default <corpus>_<asr_tag>
 lang=noinfo             # language code in the stage 15 model card
 # ---- end of options
@@ -298,6 +301,8 @@ if in_stage 13; then
             --out_dir "${images}"
     fi
     ${python} -m espnet_hatiam.bin.make_results --exp "${asr_exp}" --images "${images}" --out "${asr_exp}/RESULTS.md"
+    ${python} -m espnet_hatiam.bin.write_record --exp "${asr_exp}" --ref_dir dump/raw \
+        --out "${record_dir}/$(basename "${asr_exp}")"
     if [ "${update_results}" = true ]; then
         log "--update_results true: ${asr_exp}/RESULTS.md -> RESULTS.md, ${images} -> images/${asr_tag}"
         rm -rf "images/${asr_tag}"; mkdir -p images; cp -r "${images}" "images/${asr_tag}"

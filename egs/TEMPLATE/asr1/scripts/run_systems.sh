@@ -16,6 +16,8 @@
 # --espnet_searches algorithms and, if --espnet_search_systems is given, only on those systems (where
 # ESPnet's one-utterance-at-a-time search would take hours a mode). Every model is decoded from the average of
 # its best checkpoints (valid.wer.ave.pth) and, in the main mode, from its single best checkpoint.
+# Stage 13 writes each model's decode record results/asr_<system>_bpe<N>_seed<seed> (commit it): the
+# comparison reads only the records, so models trained in different jobs or on other machines compare.
 # When stage 13 has run (or with --compare only), scripts' comparison writes exp/RESULTS_compare.md,
 # exp/images/{speed_accuracy,learning_curves}.png; --update_results true copies them to the tracked
 # RESULTS.md and images/. Finished trainings and decodings are kept: a re-run does only what is missing.
@@ -122,15 +124,16 @@ fi
 
 # shellcheck disable=SC1091
 . ./path.sh
-trained=$(ls -d exp/asr_*_bpe"${nbpe}"_seed* 2>/dev/null | sed "s#exp/asr_\(.*\)_bpe${nbpe}_seed.*#\1#" | sort -u | tr '\n' ' ')
+trained=$(ls -d results/asr_*_bpe"${nbpe}"_seed* 2>/dev/null | sed "s#results/asr_\(.*\)_bpe${nbpe}_seed.*#\1#" | sort -u | tr '\n' ' ')
+[ -n "${trained}" ] || { echo "$0: no decode records results/asr_*_bpe${nbpe}_seed*: run stage 13 first" >&2; exit 2; }
 present_pairs=""
-for pair in ${pairs}; do  # only the pairs whose systems were trained
+for pair in ${pairs}; do  # only the pairs whose systems were recorded
     a=${pair%%:*}; b=${pair#*:}
     case " ${trained} " in *" ${a%%@*} "*) ;; *) continue ;; esac
     case " ${trained} " in *" ${b%%@*} "*) present_pairs+=" ${pair}" ;; esac
 done
 first_system=${systems%% *}
-python -m espnet_hatiam.bin.compare_systems --exps exp/asr_*_bpe"${nbpe}"_seed* --ref_dir dump/raw --sets "${test_sets}" \
+python -m espnet_hatiam.bin.compare_systems --records results/asr_*_bpe"${nbpe}"_seed* --sets "${test_sets}" \
     --models "valid.wer.ave valid.wer.best" --main_mode "${main_mode}" --pairs "${present_pairs# }" \
     --tune_set "${valid_set}" \
     --plot exp/images/speed_accuracy.png --plot_system "${first_system}" --plot_set "${plot_set}" \

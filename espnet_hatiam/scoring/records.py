@@ -1,0 +1,143 @@
+"""Committed decode records: what a comparison needs of a trained model, without its weights or audio.
+
+Results persist, models need not: a system trained in one job compares with one trained in another,
+on another machine, through these small tracked files (issue 30)::
+
+    <recipe>/results/asr_<system>_<tag>_seed<N>/
+        record.json                     git commit (and whether the tree was clean), machine, date, versions
+        config.yaml                     the training config (ESPnet's exp/<asr>/config.yaml)
+        learning_curve.json             the epoch lines of train.log (:func:`.learning_curves.read_curve`)
+        decode_<mode>_<model>/<set>/
+            score.json                  as :func:`.decoding.score_decoding` wrote it (decode_stats inside)
+            utterances.jsonl            per utterance: id, hypothesis, word and character errors and
+                                        reference lengths, the search's counters (utt_stats.jsonl)
+
+The references are not copied (they are the corpus's text): each utterance's error counts are what the
+paired bootstrap needs, and ``score.json`` names the reference file's sha256 so that two records can be
+checked to be scored against the same references.
+"""
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from espnet_hatiam.scoring.error_rate import edit_counts
+from espnet_hatiam.scoring.layout import decode_dirs, parse_exp
+from espnet_hatiam.scoring.learning_curves import read_curve
+from espnet_hatiam.scoring.text import read_pairs
+
+RECORD = "record.json"
+UTTERANCES = "utterances.jsonl"
+
+
+def provenance() -> Dict[str, object]:
+    """The code and machine a record comes from: the git commit of this package and whether its tree was clean."""
+    package = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    # only tracked files count: a record is "dirty" when the code it ran was not the commit's
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", str(package)))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    versions = {}
+    for name in ("torch", "espnet"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"commit": commit, "dirty": dirty, "machine": f"{platform.machine()}, {cores} CPU cores",
+            "date": time.strftime("%Y-%m-%d"), "python": platform.python_version(), **versions}
+
+
+def write_record(exp: Path, ref_dir: Path, out: Path) -> int:
+    """Write the record of experiment ``exp`` (its scored decodings, references at ``ref_dir/<set>/text``) to
+    ``out``; returns the number of decodings recorded. A decoding already recorded is written again."""
+    if parse_exp(exp) is None:
+        raise ValueError(f"{exp}: not an experiment dir asr_<system>_<bpeN|char>_seed<N>")
+    decodings = decode_dirs(exp)
+    if not decodings:
+        raise FileNotFoundError(f"{exp}: no scored decode_*/*/score.json to record; run stage 13 first")
+    out.mkdir(parents=True, exist_ok=True)
+    if (exp / "config.yaml").exists():
+        shutil.copyfile(exp / "config.yaml", out / "config.yaml")
+    if (exp / "train.log").exists():
+        (out / "learning_curve.json").write_text(json.dumps(read_curve(exp / "train.log"), indent=1) + "\n")
+    for decoding in decodings:
+        target = out / decoding.path.relative_to(exp)
+        target.mkdir(parents=True, exist_ok=True)
+        ref = ref_dir / decoding.set / "text"
+        score = decoding.score()
+        score["references_sha256"] = hashlib.sha256(ref.read_bytes()).hexdigest()
+        (target / "score.json").write_text(json.dumps(score, indent=2) + "\n")
+        with open(target / UTTERANCES, "w", encoding="utf-8") as f:
+            for row in utterance_rows(ref, decoding.path):
+                f.write(json.dumps(row) + "\n")
+    (out / RECORD).write_text(json.dumps({"experiment": exp.name, **provenance()}, indent=2) + "\n")
+    return len(decodings)
+
+
+def utterance_rows(ref: Path, directory: Path) -> List[dict]:
+    """One row per reference utterance of a decoding dir: hypothesis, errors, reference lengths, counters."""
+    keys, refs, hyps = read_pairs(ref, directory / "1best_recog" / "text")
+    counters = {}
+    stats = directory / "utt_stats.jsonl"
+    if stats.exists():
+        for line in stats.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                counters[row.pop("utt")] = row
+    counts = {unit: edit_counts(refs, hyps, unit) for unit in ("word", "char")}
+    rows = []
+    for i, (key, hyp) in enumerate(zip(keys, hyps)):
+        row = {"utt": key, "hyp": hyp}
+        for unit, c in counts.items():
+            row[f"{unit}_errors"] = int(c[i, 1:].sum())
+            row[f"ref_{unit}s"] = int(c[i, :3].sum())
+        rows.append({**row, **counters.get(key, {})})
+    return rows
+
+
+def read_errors(directory: Path, unit: str = "word") -> Tuple[List[str], np.ndarray, np.ndarray]:
+    """``(utterance ids, errors (U,), reference lengths (U,))`` of a recorded decoding, sorted by id."""
+    path = directory / UTTERANCES
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no per-utterance record (made by stage 13's write_record)")
+    rows = sorted((json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()),
+                  key=lambda r: r["utt"])
+    return ([r["utt"] for r in rows], np.array([r[f"{unit}_errors"] for r in rows], dtype=np.int64),
+            np.array([r[f"ref_{unit}s"] for r in rows], dtype=np.int64))
+
+
+def read_record(record: Path) -> Dict[str, object]:
+    """``record.json`` of a record dir; a missing record is a named error."""
+    path = record / RECORD
+    if not path.exists():
+        raise FileNotFoundError(f"{record}: no {RECORD} (not a decode record; stage 13 writes them)")
+    return json.loads(path.read_text())
+
+
+def provenance_table(records: List[Path], current: Optional[str] = None) -> str:
+    """Markdown: each record's system, seed, commit, machine and date; records of another commit than
+    ``current`` (or made from a modified tree) are flagged."""
+    lines = ["|system|seed|commit|machine|date|", "|---|---|---|---|---|"]
+    for record in sorted(records):
+        parsed = parse_exp(record)
+        if parsed is None:
+            continue
+        info = read_record(record)
+        commit = str(info["commit"]) + (" (modified tree)" if info.get("dirty") else "")
+        if current and not (str(info["commit"]).startswith(current) or current.startswith(str(info["commit"]))):
+            commit = f"**{commit}: other code**"
+        lines.append(f"|{parsed[0]}|{parsed[2]}|{commit}|{info['machine']}|{info['date']}|")
+    return "\n".join(lines)
