@@ -422,3 +422,14 @@ def test_run_sh_trains_every_system_and_decodes_each_as_its_kind(tmp_path):
 def test_run_sh_refuses_a_bad_compare_value(tmp_path):
     result = subprocess.run([str(RECIPE / "run.sh"), "--compare", "maybe"], cwd=RECIPE, capture_output=True, text=True)
     assert result.returncode == 2 and "--compare must be true, false or only, got 'maybe'" in result.stderr
+
+
+@pytest.mark.parametrize("corpus", ["an4", "mini_librispeech", "speechocean762", "librispeech_100"])
+def test_every_recipes_run_sh_help_prints_its_own_the_drivers_and_the_stage_scripts_options(corpus):
+    recipe = REPO / "egs" / corpus / "asr1"
+    result = subprocess.run(["./run.sh", "--help"], cwd=recipe, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    own_header = (recipe / "run.sh").read_text().splitlines()[1].lstrip("# ")
+    assert own_header in result.stdout  # the recipe's own usage
+    assert "--espnet_searches" in result.stdout and "--compare" in result.stdout  # the driver's options
+    assert "--inference_model=valid.wer.ave.pth" in result.stdout  # hat_asr.sh's options with defaults

@@ -39,6 +39,15 @@ espnet_search_systems=""
 train_set=""; valid_set=""; test_sets=""; nbpe=""
 stage=1; stop_stage=100; ngpu=0
 args=()
+for arg in "$@"; do  # --help: the recipe's run.sh header, this driver's, then the stage script's options
+    case "${arg}" in
+        --help|-h)
+            [ -f run.sh ] && sed -n '2,/^set -euo pipefail/p' run.sh | sed -n 's/^# \{0,1\}//p'
+            echo; echo "Driver: $0"; sed -n '2,/^set -euo pipefail/p' "$0" | sed -n 's/^# \{0,1\}//p'
+            echo; echo "Stage script: ./hat_asr.sh --help"; ./hat_asr.sh --help
+            exit 0 ;;
+    esac
+done
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || { echo "$0: option '$1' needs a value" >&2; exit 2; }
     case "$1" in
