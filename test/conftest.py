@@ -1,10 +1,19 @@
-"""Shared fixtures: deterministic seeding and float64 tolerances."""
+"""Shared fixtures: deterministic seeding, the derandomised hypothesis profile, the miniature recipe."""
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
+
+# Property tests run the same examples on every machine: derandomised, a fixed budget (tests that
+# set their own max_examples keep it), no example database carried between runs, no deadline on
+# a shared CPU. HYPOTHESIS_PROFILE=explore searches afresh (random, more examples) when asked.
+settings.register_profile("ci", derandomize=True, max_examples=100, database=None, deadline=None)
+settings.register_profile("explore", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_configure(config):
