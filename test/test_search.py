@@ -52,7 +52,8 @@ def test_thresholds_of_one_return_exactly_the_plain_search(model, beam):
     off, counters = _search(model, kept, kept_lens, beam, hat_blank_threshold=1.0)
     assert off == plain
     assert any(h[0].token_ids for h in plain), "the test model should emit labels"
-    assert torch.equal(counters.label_projections, counters.joint_evaluations)
+    if beam > 1:  # greedy projects the labels only where one can win (P(blank) < 0.5)
+        assert torch.equal(counters.label_projections, counters.joint_evaluations)
 
 
 @pytest.mark.parametrize("max_sym", [1, 3])
@@ -135,74 +136,40 @@ def test_iam_threshold_skips_exactly_the_certain_blank_frames(model):
 
 
 @pytest.mark.parametrize("beam", [1, 4])
-def test_hat_threshold_drops_label_projections_on_easy_frames_only(model, beam):
+def test_hat_threshold_passes_the_easy_frames_and_drops_their_label_projections(model, beam):
     easy_model = _certain_blank_model(model)
     enc_out, enc_lens, easy = _easy_frames(*_encoder_output())
     plain, plain_counters = _search(easy_model, enc_out, enc_lens, beam)
     fast, counters = _search(easy_model, enc_out, enc_lens, beam, hat_blank_threshold=0.99)
     assert [h[0].token_ids for h in fast] == [h[0].token_ids for h in plain]
-    assert (counters.label_projections < plain_counters.label_projections).all()
-    if beam == 1:  # one hypothesis per frame: exactly the easy frames lose their projection
-        assert torch.equal(counters.joint_evaluations, plain_counters.joint_evaluations)
-        assert torch.equal(plain_counters.label_projections - counters.label_projections, easy.sum(1))
-    else:  # blank-only expansions also keep hopeless label extensions out of the beam
-        assert (counters.joint_evaluations <= plain_counters.joint_evaluations).all()
+    # the loop visits exactly the frames that are not blank-certain for every hypothesis
+    assert torch.equal(counters.frames_searched, enc_lens - easy.sum(1))
+    if beam == 1:  # label-looping: on the easy frames P(blank) >= 0.5, no label can win there anyway
+        assert torch.equal(counters.label_projections, plain_counters.label_projections)
+    else:
+        assert torch.equal(plain_counters.frames_searched, enc_lens)
+        assert (counters.label_projections < plain_counters.label_projections).all()
 
 
-@pytest.mark.parametrize("beam", [1, 4])
-def test_dense_and_gathered_label_projections_give_the_same_search(model, beam, monkeypatch):
-    from espnet_hatiam.search import state
+def test_blank_certain_run_equals_a_frame_by_frame_scan():
+    from espnet_hatiam.search.frame_skip import blank_certain_run
 
-    easy_model = _certain_blank_model(model)
-    enc_out, enc_lens, _ = _easy_frames(*_encoder_output())
-    results = []
-    # always gathered; decided per round (J x V = 24 x 7: 5 skipped rows pay); always masked
-    for min_saved in (0, 5 * 24 * 7, 1 << 62):
-        monkeypatch.setattr(state, "GATHER_MIN_SAVED_MACS", min_saved)
-        results.append(_search(easy_model, enc_out, enc_lens, beam, hat_blank_threshold=0.9))
-    (gathered, gathered_counters), *others = results
-    for other, counters in others:
-        assert [[h.token_ids for h in n] for n in other] == [[h.token_ids for h in n] for n in gathered]
-        for g, d in zip(gathered, other):
-            assert [h.score for h in d] == pytest.approx([h.score for h in g], abs=1e-5)
-        assert torch.equal(counters.label_projections, gathered_counters.label_projections)
-
-
-@pytest.mark.parametrize("beam", [1, 4])
-def test_a_round_with_every_hypothesis_above_the_threshold_runs_no_label_projection(model, beam):
-    """One utterance: on its certain-blank frames the HAT-blank search computes the blank logits only
-    (before, the small-vocabulary path projected every row and masked them, slower than plain)."""
-    easy_model = _certain_blank_model(model)
-    enc_out, enc_lens, easy = _easy_frames(*_encoder_output())
-    enc_out, enc_lens, easy = enc_out[:1, : enc_lens[0]], enc_lens[:1], easy[:1, : enc_lens[0]]
-    projections = []
-    hook = easy_model.joint_network.lin_label.register_forward_hook(lambda *_: projections.append(1))
-    plain, _ = _search(easy_model, enc_out, enc_lens, beam)
-    plain_projections, projections[:] = len(projections), []
-    fast, _ = _search(easy_model, enc_out, enc_lens, beam, hat_blank_threshold=0.9)
-    hook.remove()
-    assert [h[0].token_ids for h in fast] == [h[0].token_ids for h in plain]
-    assert 0 < int(easy.sum()) < int(enc_lens[0])
-    # one round a frame on the easy frames (blank only), and no projection in it
-    assert len(projections) == plain_projections - int(easy.sum())
-
-
-def test_thresholded_log_probs_keep_only_blank_above_the_threshold(model):
-    from espnet_hatiam.search.state import hat_thresholded_log_probs
-
-    joint = model.joint_network
-    hidden = joint.hidden(joint.project_encoder(3 * torch.randn(40, 32)), joint.project_decoder(torch.randn(40, 16)))
-    with torch.no_grad():
-        log_probs, need = hat_thresholded_log_probs(joint, hidden, 0.7)
-        full = joint.log_probs_from_hidden(hidden)
-    assert torch.equal(need, full[:, 0].exp() < 0.7) and 0 < int(need.sum()) < 40
-    torch.testing.assert_close(log_probs[need], full[need])
-    torch.testing.assert_close(log_probs[~need, 0], full[~need, 0])
-    assert torch.isneginf(log_probs[~need, 1:]).all()
-    # greedy takes only the best output: above a threshold >= 0.5 it is blank without the mask
-    best, best_need = hat_thresholded_log_probs(joint, hidden, 0.7, best_only=True)
-    assert torch.equal(best_need, need) and torch.equal(best.argmax(-1), log_probs.argmax(-1))
-    assert (best[~need].argmax(-1) == 0).all()
+    g = torch.Generator().manual_seed(0)
+    logits = 3 * torch.randn(5, 3, 8, generator=g) + 4
+    valid = torch.arange(8) < torch.tensor([8, 8, 5, 2, 0]).unsqueeze(1)
+    empty = torch.zeros(5, 3, 1, dtype=torch.bool)
+    empty[1, 2] = True
+    run, settled, blank = blank_certain_run(logits, 1.5, valid, empty)
+    for b in range(5):
+        expected = 0
+        while expected < 8 and valid[b, expected] and all(logits[b, k, expected] >= 1.5 or empty[b, k]
+                                                          for k in range(3)):
+            expected += 1
+        assert int(run[b]) == expected and settled[b].tolist() == [1] * expected + [0] * (8 - expected)
+        for k in range(3):
+            want = sum(float(torch.nn.functional.logsigmoid(logits[b, k, w])) for w in range(expected))
+            assert float(blank[b, k]) == pytest.approx(want, abs=1e-5)
+    assert 0 < int(run.sum()) < 8 * 4, "the case should have short and empty runs"
 
 
 def test_counters_add_up_under_dual_thresholding(model):
@@ -213,15 +180,17 @@ def test_counters_add_up_under_dual_thresholding(model):
     decode_encoded(easy_model.joint_network, easy_model.decoder, enc_out, enc_lens, config, counters)
     assert torch.equal(counters.frames, enc_lens)
     assert torch.equal(counters.frames_kept, enc_lens - easy.sum(1))
+    assert (counters.frames_searched <= counters.frames_kept).all()
     assert (counters.label_projections <= counters.joint_evaluations).all()
-    assert (counters.joint_evaluations >= counters.frames_kept).all()  # every kept frame is searched
-    assert (counters.joint_evaluations <= 4 * 2 * counters.frames_kept).all()  # K hypotheses x S rounds
+    assert (counters.joint_evaluations >= counters.frames_kept).all()  # every kept frame's blank is computed
 
 
 def test_hat_threshold_is_refused_for_the_rnnt_joint():
+    from espnet_hatiam.errors import InputError
+
     rnnt = build_tiny_model("rnnt")
     enc_out, enc_lens = _encoder_output()
-    with pytest.raises(ValueError, match="joint_type: hat"):
+    with pytest.raises(InputError, match="'hat_blank_threshold'.*joint_type: hat"):
         greedy_search(rnnt.joint_network, rnnt.decoder, enc_out, enc_lens, hat_blank_threshold=0.9)
     plain = modified_beam_search(rnnt.joint_network, rnnt.decoder, enc_out, enc_lens, 2)
     labels, score = _reference_modified_beam_search(rnnt, enc_out[0, : enc_lens[0]], 2)
@@ -294,9 +263,9 @@ def test_beam_search_equals_slow_reference_and_merges_equal_sequences(model, mon
     merged = []
     merge = beam_module._merge_equal_sequences
 
-    def counting_merge(scores, labels, active, shortcut=True):
-        out = merge(scores, labels, active, shortcut)
-        merged.append(int(((scores > float("-inf")) & ~out[1]).sum()))
+    def counting_merge(scores, labels, active, later_slot):
+        out = merge(scores, labels, active, later_slot)
+        merged.append(int(((scores.view(-1, 1) > float("-inf")) & ~out[1]).sum()))
         return out
 
     monkeypatch.setattr(beam_module, "_merge_equal_sequences", counting_merge)
@@ -338,10 +307,11 @@ def test_merging_compares_whole_label_sequences_and_frame_positions():
     # slot 2 repeats slot 0, slot 3 too but is still on the frame.
     labels = torch.tensor([[[1, 2], [2, 1], [1, 2], [1, 2]]])
     active = torch.tensor([[False, False, False, True]])
-    merged, keep = _merge_equal_sequences(scores, labels, active)
-    assert keep.tolist() == [[True, True, False, True]]
-    assert merged[0, 0] == pytest.approx(float(torch.logaddexp(torch.tensor(-1.0), torch.tensor(-3.0))))
-    assert merged[0, 1] == -2.0 and merged[0, 3] == -4.0 and merged[0, 2] == float("-inf")
+    merged, keep = _merge_equal_sequences(scores, labels, active, torch.arange(4).view(4, 1) > torch.arange(4))
+    assert keep.view(-1).tolist() == [True, True, False, True]
+    merged = merged.view(-1)
+    assert merged[0] == pytest.approx(float(torch.logaddexp(torch.tensor(-1.0), torch.tensor(-3.0))))
+    assert merged[1] == -2.0 and merged[3] == -4.0 and merged[2] == float("-inf")
 
 
 def test_decode_encoded_dispatches_on_the_search_type(model):
@@ -366,11 +336,33 @@ def test_decode_encoded_dispatches_on_the_search_type(model):
     ({"expansion_beam": 0.0}, "expansion_beam"),
     ({"expansion_beam": float("nan")}, "expansion_beam"),
     ({"search_type": "espnet", "hat_blank_threshold": 0.9}, "hat_blank_threshold"),
+    ({"row_plan": "cuda"}, "row_plan"),
     ({"beam_width": 4}, "beam_width"),
 ])
 def test_search_config_refuses_bad_options_by_name(options, named):
-    with pytest.raises(ValueError, match=f"'{named}'"):
+    from espnet_hatiam.errors import InputError
+
+    with pytest.raises(InputError, match=f"'{named}'"):
         SearchConfig.from_options(**options)
+
+
+@pytest.mark.parametrize("options, named", [
+    ({"beam_size": 4, "nbest": 5}, "nbest"),
+    ({"max_sym_per_frame": 0}, "max_sym_per_frame"),
+    ({"expansion_beam": -1.0}, "expansion_beam"),
+    ({"row_plan": "gather"}, "row_plan"),
+    ({"hat_blank_threshold": 2.0}, "hat_blank_threshold"),
+])
+def test_the_searches_refuse_bad_options_with_the_configs_error(model, options, named):
+    from espnet_hatiam.errors import InputError
+
+    enc_out, enc_lens = _encoder_output()
+    with pytest.raises(InputError, match=f"'{named}'"):
+        modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, **options)
+    greedy_options = {k: v for k, v in options.items() if k in ("max_sym_per_frame", "row_plan", "hat_blank_threshold")}
+    if greedy_options:
+        with pytest.raises(InputError, match=f"'{named}'"):
+            greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, **greedy_options)
 
 
 def _tiny_lm(vocab_size):
@@ -467,62 +459,112 @@ def test_prediction_network_follows_changed_weights(change):
 
 
 def _refuse_host_synchronisation(monkeypatch):
-    """The frame loop may not ask the device for data: no ``nonzero``, no tensor in an ``if``."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("host synchronisation in the sync-free search")
+    """The frame loop may not ask the device for a value: no ``item``, ``int``, ``float``, ``tolist``,
+    ``nonzero``, tensor in an ``if`` or boolean-mask indexing. The copy of the result after the loop
+    (``_nbest_lists``, ``_hypotheses``) is exempt."""
+    import espnet_hatiam.search.beam as beam_module
+    import espnet_hatiam.search.greedy as greedy_module
 
-    monkeypatch.setattr(torch.Tensor, "nonzero", refuse)
-    monkeypatch.setattr(torch.Tensor, "__bool__", refuse)
+    exempt = []
+
+    def refusing(name, original):
+        def method(self, *args, **kwargs):
+            if not exempt:
+                raise AssertionError(f"host synchronisation in the masked search: Tensor.{name}")
+            return original(self, *args, **kwargs)
+        return method
+
+    for name in ("item", "tolist", "nonzero", "__bool__", "__int__", "__float__", "__index__"):
+        monkeypatch.setattr(torch.Tensor, name, refusing(name, getattr(torch.Tensor, name)))
+    for name in ("__getitem__", "__setitem__"):
+        original = getattr(torch.Tensor, name)
+
+        def indexing(self, index, *args, _original=original, _name=name):
+            parts = index if isinstance(index, tuple) else (index,)
+            if not exempt and any(isinstance(p, torch.Tensor) and p.dtype == torch.bool for p in parts):
+                raise AssertionError(f"host synchronisation in the masked search: boolean-mask {_name}")
+            return _original(self, index, *args)
+        monkeypatch.setattr(torch.Tensor, name, indexing)
+    for module, name in ((beam_module, "_nbest_lists"), (greedy_module, "_hypotheses")):
+        def exempted(*args, _original=getattr(module, name)):
+            exempt.append(True)
+            try:
+                return _original(*args)
+            finally:
+                exempt.pop()
+        monkeypatch.setattr(module, name, exempted)
 
 
 @pytest.mark.parametrize("max_sym, hat_threshold, with_lm, expansion_beam",
                          [(1, 1.0, False, math.inf), (2, 1.0, False, math.inf), (3, 0.9, False, math.inf),
                           (2, 0.9, True, math.inf), (3, 1.0, False, 1.0)])
-def test_the_sync_free_path_returns_the_selecting_paths_hypotheses(model, max_sym, hat_threshold, with_lm,
-                                                                  expansion_beam, monkeypatch):
+def test_the_masked_plan_returns_the_selecting_plans_hypotheses(model, max_sym, hat_threshold, with_lm,
+                                                               expansion_beam, monkeypatch):
     from espnet_hatiam.search import RNNLMFusion
 
     easy_model = _certain_blank_model(model)
     enc_out, enc_lens, _ = _easy_frames(*_encoder_output(batch=4, frames=(30, 22, 9, 17)))
     fusion = RNNLMFusion(_tiny_lm(model.joint_network.vocab_size), model.joint_network, 0.3, 0.2) if with_lm else None
     results = []
-    for sync_free in (False, True):
-        if sync_free:
+    for plan in ("select", "mask"):
+        if plan == "mask":
             _refuse_host_synchronisation(monkeypatch)
         counters = SearchCounters.for_lengths(enc_lens)
         hyps = modified_beam_search(easy_model.joint_network, easy_model.decoder, enc_out, enc_lens, 4, nbest=4,
                                     max_sym_per_frame=max_sym, hat_blank_threshold=hat_threshold,
-                                    counters=counters, fusion=fusion, sync_free=sync_free,
-                                    expansion_beam=expansion_beam)
+                                    counters=counters, fusion=fusion, row_plan=plan, expansion_beam=expansion_beam)
+        monkeypatch.undo()
         results.append((hyps, counters))
-    monkeypatch.undo()
-    (selecting, counted), (sync_free_hyps, sync_free_counted) = results
-    assert [[h.token_ids for h in n] for n in sync_free_hyps] == [[h.token_ids for h in n] for n in selecting]
-    for a, b in zip(selecting, sync_free_hyps):
-        assert [h.score for h in b] == pytest.approx([h.score for h in a], abs=1e-5)
-    assert torch.equal(counted.joint_evaluations, sync_free_counted.joint_evaluations)
-    assert torch.equal(counted.label_projections, sync_free_counted.label_projections)
+    (selecting, counted), (masked, masked_counted) = results
+    assert [[h.token_ids for h in n] for n in masked] == [[h.token_ids for h in n] for n in selecting]
+    for a, b in zip(selecting, masked):
+        assert [h.score for h in b] == pytest.approx([h.score for h in a], abs=1e-5)  # rows stepped apart or together
+    for name in ("joint_evaluations", "label_projections", "frames_searched"):
+        assert torch.equal(getattr(counted, name), getattr(masked_counted, name)), name
 
 
 @pytest.mark.parametrize("max_sym, hat_threshold", [(1, 1.0), (2, 1.0), (3, 0.9), (2, 0.4)])
-def test_the_sync_free_greedy_search_returns_the_selecting_paths_hypotheses(model, max_sym, hat_threshold,
-                                                                           monkeypatch):
+def test_the_masked_greedy_search_returns_the_selecting_plans_hypotheses(model, max_sym, hat_threshold,
+                                                                        monkeypatch):
     easy_model = _certain_blank_model(model)
     enc_out, enc_lens, _ = _easy_frames(*_encoder_output(batch=4, frames=(30, 22, 9, 17)))
     results = []
-    for sync_free in (False, True):
-        if sync_free:
+    for plan in ("select", "mask"):
+        if plan == "mask":
             _refuse_host_synchronisation(monkeypatch)
         counters = SearchCounters.for_lengths(enc_lens)
         frame_labels = torch.zeros(enc_out.shape[:2], dtype=torch.long)
         hyps = greedy_search(easy_model.joint_network, easy_model.decoder, enc_out, enc_lens, max_sym,
-                             hat_threshold, counters, frame_labels, sync_free=sync_free)
+                             hat_threshold, counters, frame_labels, row_plan=plan)
         monkeypatch.undo()
         results.append((hyps, counters, frame_labels))
-    (selecting, counted, frames), (sync_free_hyps, sync_free_counted, sync_free_frames) = results
-    assert [h.token_ids for h in sync_free_hyps] == [h.token_ids for h in selecting]
-    assert any(h.token_ids for h in selecting)
-    assert [h.score for h in sync_free_hyps] == pytest.approx([h.score for h in selecting], abs=1e-5)
-    assert torch.equal(frames, sync_free_frames) and int(frames.sum()) == sum(len(h.token_ids) for h in selecting)
-    assert torch.equal(counted.joint_evaluations, sync_free_counted.joint_evaluations)
-    assert torch.equal(counted.label_projections, sync_free_counted.label_projections)
+    (selecting, counted, frames), (masked, masked_counted, masked_frames) = results
+    assert [h.token_ids for h in masked] == [h.token_ids for h in selecting] and any(h.token_ids for h in selecting)
+    assert [h.score for h in masked] == pytest.approx([h.score for h in selecting], abs=1e-5)
+    assert torch.equal(frames, masked_frames) and int(frames.sum()) == sum(len(h.token_ids) for h in selecting)
+    for name in ("joint_evaluations", "label_projections", "frames_searched"):
+        assert torch.equal(getattr(counted, name), getattr(masked_counted, name)), name
+
+
+@pytest.mark.parametrize("search", ["beam", "greedy"])
+@pytest.mark.parametrize("sync", ["item", "int", "float", "tolist", "bool", "mask index"])
+def test_the_host_sync_guard_fails_when_the_masked_plan_reads_a_value(model, monkeypatch, search, sync):
+    from espnet_hatiam.search import beam_state
+
+    reads = {"item": lambda x: x.sum().item(), "int": lambda x: int(x.sum()), "float": lambda x: float(x.sum()),
+             "tolist": lambda x: x.tolist(), "bool": lambda x: bool(x.any()), "mask index": lambda x: x[x]}
+    advance = beam_state.BeamState.advance
+
+    def advance_with_a_read(self, joint, prediction, fusion, token, stepping, select):
+        reads[sync](stepping)
+        return advance(self, joint, prediction, fusion, token, stepping, select)
+
+    monkeypatch.setattr(beam_state.BeamState, "advance", advance_with_a_read)
+    _refuse_host_synchronisation(monkeypatch)
+    enc_out, enc_lens = _encoder_output()
+    with pytest.raises(AssertionError, match="host synchronisation"):
+        if search == "beam":
+            modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4, row_plan="mask")
+        else:
+            greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, row_plan="mask")
+

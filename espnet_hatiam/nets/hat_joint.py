@@ -44,13 +44,18 @@ class _HATLogProbs(torch.autograd.Function):
         return grad_blank_logit, grad_label_logits
 
 
+def _label_log_probs(blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
+    """The label part of the HAT log-probs, the one composition: ``(..., 1)`` and ``(..., V)`` -> ``(..., V)``.
+
+        log P(k) = log sigmoid(-s) + log_softmax(z)_k
+    """
+    return torch.log_softmax(label_logits, dim=-1).add_(torch.nn.functional.logsigmoid(-blank_logit))
+
+
 def _compose(blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
-    """The HAT log-probs of :func:`hat_log_probs`, written into one new tensor."""
-    out = label_logits.new_empty(label_logits.shape[:-1] + (label_logits.size(-1) + 1,))
-    out[..., 0] = torch.nn.functional.logsigmoid(blank_logit)
-    out[..., 1:] = torch.log_softmax(label_logits, dim=-1)
-    out[..., 1:] += torch.nn.functional.logsigmoid(-blank_logit).unsqueeze(-1)
-    return out
+    """The HAT log-probs of :func:`hat_log_probs` from ``(...,)`` and ``(..., V)``, in one new tensor."""
+    blank_logit = blank_logit.unsqueeze(-1)
+    return torch.cat([torch.nn.functional.logsigmoid(blank_logit), _label_log_probs(blank_logit, label_logits)], -1)
 
 
 def hat_log_probs(blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
@@ -89,13 +94,20 @@ class HATJointNetwork(AbsTransducerJoint):
         return hat_log_probs(self.blank_logit(hidden) if blank_logit is None else blank_logit, self.lin_label(hidden))
 
     def label_log_probs(self, hidden: torch.Tensor, blank_logit: torch.Tensor) -> torch.Tensor:
-        """Label part of the HAT log-probs, ``(N, J)`` and ``(N,)`` -> ``(N, V)``.
+        """Label part of the HAT log-probs, ``(N, J)`` and ``(N,)`` -> ``(N, V)``."""
+        return _label_log_probs(blank_logit.unsqueeze(-1), self.lin_label(hidden))
 
-        Used by the search after the blank threshold, with the blank logit it already has.
-        """
-        return torch.nn.functional.logsigmoid(-blank_logit).unsqueeze(-1) + torch.log_softmax(
-            self.lin_label(hidden), dim=-1
-        )
+    def output_layer(self):
+        """``(weight (V+1, J), bias (V+1,))``: the blank row and the label rows as one layer, so that a
+        search gets all V+1 logits (blank logit first) from one matrix product."""
+        return (torch.cat([self.lin_blank.weight, self.lin_label.weight]),
+                torch.cat([self.lin_blank.bias, self.lin_label.bias]))
+
+    def log_probs_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """HAT log-probs ``(..., V+1)`` from :meth:`output_layer`'s logits ``(..., V+1)`` (blank logit first)."""
+        blank_logit = logits[..., :1]
+        return torch.cat([torch.nn.functional.logsigmoid(blank_logit),
+                          _label_log_probs(blank_logit, logits[..., 1:])], -1)
 
     def ilm_from_projection(self, dec_proj: torch.Tensor) -> torch.Tensor:
         """ILM label log-probs from ``project_decoder`` output ``(..., J)`` -> ``(..., V)``."""

@@ -26,6 +26,14 @@ class RNNTJointNetwork(AbsTransducerJoint):
         """``(..., J)`` -> ``(..., V+1)`` log-probs."""
         return torch.log_softmax(self.lin_out(hidden), dim=-1)
 
+    def output_layer(self):
+        """``(weight (V+1, J), bias (V+1,))`` of the output projection."""
+        return self.lin_out.weight, self.lin_out.bias
+
+    def log_probs_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """``(..., V+1)`` logits -> log-probs."""
+        return torch.log_softmax(logits, dim=-1)
+
     def blank_log_prob(self, hidden: torch.Tensor) -> torch.Tensor:
         """log P(blank) ``(..., J)`` -> ``(...,)``; needs the full projection for RNN-T."""
         return self.log_probs_from_hidden(hidden)[..., 0]

@@ -4,6 +4,7 @@
 """
 
 from espnet_hatiam.search.beam import modified_beam_search
+from espnet_hatiam.search.beam_state import BeamState
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
 from espnet_hatiam.search.decode import decode_encoded
@@ -13,6 +14,6 @@ from espnet_hatiam.search.lm_fusion import RNNLMFusion
 from espnet_hatiam.search.state import Hypothesis
 
 __all__ = [
-    "Hypothesis", "RNNLMFusion", "SearchConfig", "SearchCounters", "decode_encoded", "greedy_search",
+    "BeamState", "Hypothesis", "RNNLMFusion", "SearchConfig", "SearchCounters", "decode_encoded", "greedy_search",
     "iam_frame_skip", "modified_beam_search",
 ]

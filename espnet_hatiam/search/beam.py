@@ -1,27 +1,17 @@
 """Batched time-synchronous transducer beam search (icefall's "modified beam search",
-extended to several labels per frame)."""
+extended to several labels per frame), with HAT-blank thresholding over blank-certain runs."""
 
 import math
 from typing import List, Optional
 
 import torch
 
+from espnet_hatiam.search.beam_state import NEG_INF, BeamState, EncodedFrames
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
+from espnet_hatiam.search.frame_skip import WINDOW, blank_certain_run, blank_logit_bound
 from espnet_hatiam.search.lm_fusion import RNNLMFusion
-from espnet_hatiam.search.state import (
-    Hypothesis,
-    PredictionNetwork,
-    TransducerJoint,
-    assign,
-    assign_where,
-    gather_prefix,
-    hat_thresholded_log_probs,
-    select,
-    uses_hat_threshold,
-)
-
-NEG_INF = float("-inf")
+from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint
 
 
 @torch.no_grad()
@@ -30,207 +20,149 @@ def modified_beam_search(
     decoder: torch.nn.Module,
     enc_out: torch.Tensor,
     enc_lens: torch.Tensor,
-    beam_size: int = 4,
+    beam_size: int = SearchConfig.beam_size,
     nbest: int = 1,
     max_sym_per_frame: int = SearchConfig.max_sym_per_frame,
     hat_blank_threshold: float = 1.0,
     counters: Optional[SearchCounters] = None,
     fusion: Optional[RNNLMFusion] = None,
-    sync_free: Optional[bool] = None,
+    row_plan: str = SearchConfig.row_plan,
     expansion_beam: float = SearchConfig.expansion_beam,
 ) -> List[List[Hypothesis]]:
-    """Beam search with up to ``max_sym_per_frame`` labels per frame, batched over utterances and beams.
+    """Beam search with up to S = ``max_sym_per_frame`` labels per frame, batched over utterances and beams.
 
-    The beam of every utterance is a row of a ``(B, K)`` score tensor (``-inf`` marks an
-    empty slot) with its label sequences ``(B, K, L)`` (zero-padded) and lengths ``(B, K)``;
-    prediction-network states and projected outputs are ``(B*K, ...)``. A frame is searched
-    in up to S = ``max_sym_per_frame`` rounds. In each round the hypotheses still on the
-    frame ("active") get one joint hidden, their blank scores and, for those below
-    ``hat_blank_threshold``, the label projection (gathered or masked, whichever is cheaper:
-    :func:`hat_thresholded_log_probs`). Candidates are
-    blank (the hypothesis leaves the frame), a label (it stays for the next round, or
-    leaves after the S-th label, as in icefall's greedy search) and the hypotheses that
-    already left (carried over unchanged); top-K of each utterance's candidates is kept,
-    candidates with equal label sequences and the same frame position are merged
-    (log-sum-exp, exact comparison of the sequences), and the prediction network runs for
-    the hypotheses that just emitted. With S = 1 this is icefall's modified beam search.
-    Utterances are sorted by length so the live ones are a prefix of the batch.
+    The beam is a :class:`BeamState` of B x K rows. Each utterance has its own frame pointer.
+    A frame is searched in up to S rounds; a round reads as expand -> top-k -> merge -> advance:
+    the hypotheses still on the frame ("active") get the joint's V+1 log-probs (one product),
+    the others compete unchanged (blank at no cost); top-K of each utterance's K x (V+1)
+    candidates (one flattened top-k: hypothesis and token by // and %); a label keeps a candidate
+    on the frame for the next round (until its S-th label, or while it is within
+    ``expansion_beam`` nats of its utterance's best), blank moves it on; candidates with equal
+    label sequences and the same frame position are merged (log-sum-exp, exact comparison of
+    the sequences); the prediction network (and LM) steps on the rows that emitted.
+
+    With ``hat_blank_threshold`` theta < 1 (HAT joint), a label candidate exists only where
+    P(blank) < theta; and before each frame the blank logits of the next W frames are computed
+    for the utterance's K (unchanged) states at once: the leading frames where every hypothesis
+    has P(blank) >= theta are passed with their blank log-probs added
+    (:func:`~espnet_hatiam.search.frame_skip.blank_certain_run`), the frame-by-frame search's
+    hypotheses and scores in one step; the round-0 joint hidden of the first uncertain frame
+    comes from that window. ``row_plan`` (:attr:`SearchConfig.row_plan`) chooses the selecting
+    plan (host reads end a frame's rounds early and select the rows the prediction network steps)
+    or the masked one (no host synchronisation in the frame loop); same hypotheses.
 
     Args:
         joint: HAT or RNN-T joint; decoder: ESPnet ``TransducerDecoder``.
         enc_out: ``(B, T, De)``; enc_lens: ``(B,)``.
         beam_size: K; nbest: hypotheses returned per utterance (<= K).
-        max_sym_per_frame: S >= 1.
-        hat_blank_threshold: theta_HAT; >= 1 disables it.
-        counters: if given, ``joint_evaluations``/``label_projections`` are added to it.
-        expansion_beam: a hypothesis that has just emitted stays on the frame for another round
-            only while its score is within this many nats of its utterance's best candidate;
-            further below, it leaves the frame as after the S-th label (it stays in the beam).
-            ``inf`` expands every emitting hypothesis up to S labels.
-        fusion: external LM shallow fusion with ILM subtraction; its label bonuses are
-            added to the label scores (and so to the hypothesis scores).
-        sync_free: run every round on all ``n*K`` rows with masks instead of selecting the
-            active and emitting rows, so that the frame loop never waits for the device (no
-            ``nonzero``, no data-dependent branch; the label buffer bound follows the round
-            number): the GPU path, and the default on CUDA. Same hypotheses as the selecting
-            path, which does less work on a CPU.
+        counters: if given, ``joint_evaluations``, ``label_projections`` and ``frames_searched`` are added to it.
+        fusion: external LM shallow fusion with ILM subtraction; its label bonuses are added to the label scores.
 
     Returns:
         For each utterance in input order, up to ``nbest`` hypotheses, best first.
     """
-    thresholding = uses_hat_threshold(joint, hat_blank_threshold)
-    if not 1 <= nbest <= beam_size or max_sym_per_frame < 1:
-        raise ValueError(f"need 1 <= nbest <= beam_size and max_sym_per_frame >= 1, got {nbest}, "
-                         f"{beam_size}, {max_sym_per_frame}")
-    device = enc_out.device
-    batch, K, V1, S = enc_out.size(0), beam_size, joint.vocab_size, max_sym_per_frame
-    lens, order = enc_lens.sort(descending=True)
-    live = lens.tolist()  # host copy: how many utterances are still live at each frame
-    frames = live[0] if batch else 0
-    enc_proj = joint.project_encoder(enc_out[order])
+    config = SearchConfig(beam_size=beam_size, nbest=nbest, max_sym_per_frame=max_sym_per_frame,
+                          hat_blank_threshold=hat_blank_threshold, expansion_beam=expansion_beam,
+                          row_plan=row_plan).for_joint(joint)
+    select, device = not config.masks_rows(enc_out.device), enc_out.device
+    (batch, frames), K, S, V1 = enc_out.shape[:2], beam_size, max_sym_per_frame, joint.vocab_size
+    rows, bound = batch * K, blank_logit_bound(hat_blank_threshold)
+    windowed = bound < math.inf
+    weight, bias = joint.output_layer()
+    weight_t = weight.t()
+    encoded = EncodedFrames(joint, enc_out, enc_lens, WINDOW if windowed else 1)
     prediction = PredictionNetwork(decoder)
-    dec_out, state = prediction.initial(batch * K, device)
-    dec_proj = joint.project_decoder(dec_out)
-    if fusion is not None:
-        lm_log_probs, lm_state = fusion.initial(batch * K, device)
-        bonus = fusion.bonus(lm_log_probs, dec_proj)  # (B*K, V), follows each slot like dec_proj
+    beam = BeamState.initial(joint, prediction, fusion, batch, K, frames * S + 1, device)
+    slots = torch.arange(K, device=device)
+    later_slot = slots.view(K, 1) > slots  # (K, K): slot i after slot j
+    first_row = (torch.arange(batch, device=device) * K).view(batch, 1)
+    t = torch.zeros(batch, 1, dtype=torch.long, device=device)  # each utterance's frame pointer
+    evaluations = torch.zeros(rows, 1, dtype=torch.long, device=device)  # counted on the device, copied once
+    projections, visited = torch.zeros_like(evaluations), torch.zeros(batch, 1, dtype=torch.long, device=device)
 
-    scores = torch.full((batch, K), NEG_INF, device=device)
-    scores[:, 0] = 0.0
-    labels = torch.zeros(batch, K, frames * S + 1, dtype=torch.long, device=device)  # 0 beyond lengths
-    lengths = torch.zeros(batch, K, dtype=torch.long, device=device)
-    longest = 0  # the longest live sequence, kept on the host (selecting path)
-    joint_evals = torch.zeros(batch, dtype=torch.long, device=device)  # counted on the device, copied once
-    label_projs = torch.zeros(batch, dtype=torch.long, device=device)
-
-    sync_free = enc_out.is_cuda if sync_free is None else sync_free
-    all_rows = torch.arange(batch * K, device=device)
-    n = batch
-    for t in range(frames):
-        while live[n - 1] <= t:
-            n -= 1
-        finite = scores[:n] > NEG_INF
-        active = finite
+    for step in range(frames):  # each step moves every live pointer on by at least one frame
+        if windowed:  # pass the blank-certain run, then search the first uncertain frame
+            window, valid = encoded.window(t)
+            hiddens = joint.hidden(window.unsqueeze(1), beam.dec_proj.view(batch, K, 1, -1))  # (B, K, W, J)
+            blank_logits = torch.addmv(bias[0], hiddens.view(-1, hiddens.size(-1)), weight[0]).view(batch, K, -1)
+            evaluations += valid.sum(1, keepdim=True).repeat_interleave(K, 0)
+            run, _, blank = blank_certain_run(blank_logits, bound, valid, beam.scores.view(batch, K, 1) == NEG_INF)
+            beam.scores = beam.scores + blank.view(rows, 1)
+            t = t + run
+            at_frame = (t < encoded.lens) & (run < WINDOW)
+            hidden = hiddens.view(rows * WINDOW, -1)[torch.arange(rows, device=device) * WINDOW
+                                                       + run.clamp(max=WINDOW - 1).repeat_interleave(K)]
+        else:
+            at_frame = t < encoded.lens
+            hidden = None
+        if select and not at_frame.any():
+            if windowed and (t < encoded.lens).any():
+                continue
+            break
+        visited += at_frame
+        enc_t = encoded.at(t, K)
+        active = at_frame.repeat_interleave(K, 0) & (beam.scores > NEG_INF)  # (R, 1)
         for s in range(S):
-            if sync_free:
-                rows = all_rows[: n * K]
-            else:
-                rows = active.view(-1).nonzero().squeeze(1)
-                if rows.numel() == 0:
-                    break
-            hidden = joint.hidden(enc_proj[rows // K, t], dec_proj[rows])
-            if thresholding:
-                row_log_probs, row_projected = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold)
-            else:
-                row_log_probs = joint.log_probs_from_hidden(hidden)
-                row_projected = hidden.new_ones(len(rows), dtype=torch.bool)
-            if rows.numel() == n * K:  # every row (sync-free, or all hypotheses on the frame)
-                log_probs, projected = row_log_probs, row_projected
-            else:
-                log_probs = torch.full((n * K, V1), NEG_INF, device=device)
-                projected = torch.zeros(n * K, dtype=torch.bool, device=device)
-                log_probs[rows], projected[rows] = row_log_probs, row_projected
+            width = min(beam.labels.size(1), step * S + s + 1)  # room for this round's label
+            hidden = joint.hidden(enc_t, beam.dec_proj) if hidden is None else hidden
+            logits = torch.addmm(bias, hidden, weight_t)  # (R, V+1), blank logit first
+            log_probs = joint.log_probs_from_logits(logits)
+            inactive = ~active
+            no_labels = inactive | (logits[:, :1] >= bound) if windowed else inactive
+            log_probs[:, 1:].masked_fill_(no_labels, NEG_INF)
+            log_probs[:, :1].masked_fill_(inactive, 0.0)  # those off the frame compete unchanged
             if fusion is not None:
-                log_probs[rows, 1:] += bonus[rows]
-            if sync_free:  # only the active rows' expansions count
-                log_probs.masked_fill_(~active.view(-1, 1), NEG_INF)
-                projected &= active.view(-1)
-            if s:  # hypotheses that left the frame earlier compete unchanged
-                log_probs[:, 0].masked_fill_((~active & finite).view(-1), 0.0)
-            joint_evals[:n] += active.sum(1)
-            label_projs[:n] += projected.view(n, K).sum(1)
+                log_probs[:, 1:] += beam.bonus
+            if s or not windowed:  # round 0's joint hidden came from the window (counted there)
+                evaluations += active
+            projections += ~no_labels
 
-            candidates = (scores[:n].view(-1, 1) + log_probs).view(n, K * V1)
-            top_scores, top_index = candidates.topk(K, dim=1)
-            parent, token = top_index // V1, top_index % V1
+            top, index = (beam.scores + log_probs).view(batch, K * V1).topk(K)
+            parent, token = index // V1, (index % V1).view(rows, 1)
             emitted = token != 0
-            # room for one more label on the longest sequence: the round number bounds the lengths
-            # without a look at the device; the selecting path reads their true maximum each round
-            width = (t * S + s if sync_free else longest) + 1
-            new_labels = labels[:n, :, :width].gather(1, parent.unsqueeze(2).expand(-1, -1, width))
-            new_lengths = lengths[:n].gather(1, parent)
-            new_labels.scatter_(2, new_lengths.unsqueeze(2), token.unsqueeze(2))
-            new_lengths += emitted
-            still_active = emitted & (s + 1 < S)
-            if expansion_beam != math.inf and s + 1 < S:  # far below the best: no more rounds on this frame
-                still_active &= top_scores >= top_scores[:, :1] - expansion_beam
-            top_scores, keep = _merge_equal_sequences(top_scores, new_labels, still_active, shortcut=not sync_free)
-
-            source = (torch.arange(n, device=device).unsqueeze(1) * K + parent).view(-1)
-            if n == batch:  # every utterance live: the reorder is the whole tensor
-                dec_proj = dec_proj[source]
-            else:
-                dec_proj[: n * K] = dec_proj[source]
-            state = gather_prefix(state, source)
-            if fusion is not None:
-                bonus[: n * K] = bonus[source]
-                lm_state = gather_prefix(lm_state, source)
-            stepping = (keep & emitted).view(-1)
-            step_rows = rows if sync_free else stepping.nonzero().squeeze(1)
-            step_mask = stepping if sync_free else None  # sync-free: all rows step, these keep it
-            if sync_free or step_rows.numel():
-                step_tokens = token.view(-1)[step_rows]
-                out, new_state = prediction.step(step_tokens, select(state, step_rows))
-                _assign_rows(state, dec_proj, step_rows, new_state, joint.project_decoder(out), step_mask)
-                if fusion is not None:
-                    lm_log_probs, new_lm_state = fusion.step(step_tokens, select(lm_state, step_rows))
-                    new_bonus = fusion.bonus(lm_log_probs, dec_proj[step_rows])
-                    _assign_rows(lm_state, bonus, step_rows, new_lm_state, new_bonus, step_mask)
-            scores[:n], lengths[:n] = top_scores, new_lengths
-            labels[:n, :, :width] = new_labels
-            if not sync_free:
-                longest = int(new_lengths.max())
-            finite = top_scores > NEG_INF
-            active = still_active & keep
+            stays = emitted if s + 1 < S else torch.zeros_like(emitted)
+            if s + 1 < S and expansion_beam != math.inf:  # far below the best: no more rounds on this frame
+                stays = stays & (top >= top[:, :1] - expansion_beam).view(rows, 1)
+            labels = beam.reorder((parent + first_row).view(rows), token, width)
+            beam.scores, keep = _merge_equal_sequences(top, labels.view(batch, K, width), stays.view(batch, K),
+                                                       later_slot)
+            beam.advance(joint, prediction, fusion, token, keep & emitted, select)
+            active = stays & keep
+            hidden = None
+            if select and not active.any():
+                break
+        t = t + at_frame
 
     if counters is not None:
-        counters.joint_evaluations[order.cpu()] += joint_evals.cpu()
-        counters.label_projections[order.cpu()] += label_projs.cpu()
-    return _nbest_lists(scores.cpu(), labels.cpu(), lengths.cpu(), order.cpu(), nbest)
+        counters.joint_evaluations += evaluations.view(batch, K).sum(1).cpu()
+        counters.label_projections += projections.view(batch, K).sum(1).cpu()
+        counters.frames_searched += visited.view(batch).cpu()
+    return _nbest_lists(beam, batch, K, nbest)
 
 
-def _assign_rows(state, outputs, rows, new_state, new_outputs, stepping) -> None:
-    """Selecting path (``stepping`` None): ``rows`` are the rows that stepped; sync-free path: all rows,
-    ``stepping`` masks the ones that keep their new values (:func:`assign_where`)."""
-    if stepping is None:
-        assign(state, rows, new_state)
-        outputs[rows] = new_outputs
-    else:
-        assign_where(state, outputs, rows, new_state, new_outputs, stepping)
+def _merge_equal_sequences(scores: torch.Tensor, labels: torch.Tensor, active: torch.Tensor,
+                           later_slot: torch.Tensor):
+    """Merge slots of an utterance that hold the same label sequence at the same frame position.
 
-
-def _merge_equal_sequences(scores: torch.Tensor, labels: torch.Tensor, active: torch.Tensor, shortcut: bool = True):
-    """Merge slots of a row that hold the same label sequence at the same frame position.
-
-    ``scores`` ``(n, K)`` sorted descending per row, ``labels`` ``(n, K, L)`` zero-padded,
-    ``active`` ``(n, K)`` (still on the current frame). The first (best) slot of each group
-    gets the log-sum-exp of the group; the others become -inf. Sequences are compared
-    exactly, element by element. With ``shortcut`` a row set without duplicates returns at
-    once (one host synchronisation). Returns ``(merged_scores, is_representative)``.
+    ``scores (B, K)`` sorted descending per utterance, ``labels (B, K, L)`` zero-padded,
+    ``active (B, K)`` (still on the current frame), ``later_slot (K, K)`` (i > j). The first (best)
+    slot of each group gets the log-sum-exp of the group; the others become -inf. Sequences are
+    compared exactly, element by element. Returns ``(merged scores (B*K, 1), kept (B*K, 1))``:
+    kept, the finite first slots of the groups.
     """
-    finite = scores > NEG_INF
-    same = (
-        (labels.unsqueeze(2) == labels.unsqueeze(1)).all(-1)
-        & (active.unsqueeze(2) == active.unsqueeze(1))
-        & finite.unsqueeze(1)
-        & finite.unsqueeze(2)
-    )
-    if shortcut and int(same.sum()) == int(finite.sum()):  # no duplicates: the common case
-        return scores, finite
-    slots = torch.arange(scores.size(1), device=scores.device)
-    first = torch.where(finite, same.int().argmax(-1), -1)  # (n, K) group leader of each slot
-    members = first.unsqueeze(1) == slots.view(1, -1, 1)  # (n, leader, member)
-    merged = torch.logsumexp(scores.unsqueeze(1).masked_fill(~members, NEG_INF), dim=-1)
-    return merged, first == slots
+    same = (labels.unsqueeze(2) == labels.unsqueeze(1)).all(-1) & (active.unsqueeze(2) == active.unsqueeze(1))
+    repeated = (same & later_slot).any(-1)  # (B, K): an earlier slot holds the same hypothesis
+    merged = torch.logsumexp(scores.unsqueeze(1).masked_fill(~same, NEG_INF), -1).masked_fill_(repeated, NEG_INF)
+    merged = merged.view(-1, 1)
+    return merged, merged > NEG_INF
 
 
-def _nbest_lists(scores, labels, lengths, order, nbest) -> List[List[Hypothesis]]:
+def _nbest_lists(beam: BeamState, batch: int, K: int, nbest: int) -> List[List[Hypothesis]]:
     """The ``nbest`` best slots of each utterance, in input order."""
-    result: List[List[Hypothesis]] = [[] for _ in range(scores.size(0))]
-    for row, b in enumerate(order.tolist()):
-        best = scores[row].topk(nbest)
-        for score, slot in zip(best.values.tolist(), best.indices.tolist()):
-            if score == NEG_INF:
-                break
-            result[b].append(Hypothesis(labels[row, slot, : int(lengths[row, slot])].tolist(), score))
+    scores, labels, lengths = beam.scores.view(batch, K).cpu(), beam.labels.cpu(), beam.lengths.view(-1).tolist()
+    result: List[List[Hypothesis]] = []
+    for b in range(batch):
+        best = scores[b].topk(nbest)
+        result.append([Hypothesis(labels[b * K + k, : lengths[b * K + k]].tolist(), score)
+                       for score, k in zip(best.values.tolist(), best.indices.tolist()) if score > NEG_INF])
     return result

@@ -8,10 +8,13 @@ import argparse
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Dict
 
+import torch
+
 from espnet_hatiam.errors import InputError
 
 SEARCH_TYPES = ("greedy", "beam", "espnet")
 ESPNET_SEARCH_TYPES = ("default", "alsd", "tsd", "nsc", "maes")
+ROW_PLANS = ("auto", "select", "mask")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ class SearchConfig:
                 "(2 gave the same WER and 1.36x, 1 lost 0.34 points)"})
     espnet_search_type: str = field(default="default", metadata={
         "help": f"ESPnet's algorithm with search_type espnet: {', '.join(ESPNET_SEARCH_TYPES)}"})
+    row_plan: str = field(default="auto", metadata={
+        "help": "how the frame loop picks its rows: select (reads small host values to skip work: rounds with "
+                "no hypothesis on the frame, prediction-network steps of the rows that did not emit, blank-certain "
+                "runs), mask (every row every round under masks, no host synchronisation: CUDA graphs), "
+                "auto (mask on CUDA, select elsewhere); both return the same hypotheses"})
     lm_weight: float = field(default=0.0, metadata={"help": "external LM weight (shallow fusion, beam only)"})
     ilm_weight: float = field(default=0.0, metadata={"help": "internal LM weight subtracted with the LM"})
 
@@ -51,6 +59,8 @@ class SearchConfig:
                 refuse(f.name, {int: "an integer", float: "a number", str: "a string"}[kind])
         if self.search_type not in SEARCH_TYPES:
             refuse("search_type", "one of " + ", ".join(SEARCH_TYPES))
+        if self.row_plan not in ROW_PLANS:
+            refuse("row_plan", "one of " + ", ".join(ROW_PLANS))
         if self.espnet_search_type not in ESPNET_SEARCH_TYPES:
             refuse("espnet_search_type", "one of " + ", ".join(ESPNET_SEARCH_TYPES))
         for name in ("beam_size", "nbest", "max_sym_per_frame"):
@@ -68,9 +78,20 @@ class SearchConfig:
         if (self.lm_weight or self.ilm_weight) and self.search_type != "beam":
             refuse("lm_weight", "0 unless search_type is beam (LM fusion is in the batched beam search)")
 
+    def for_joint(self, joint) -> "SearchConfig":
+        """This config, refused (``InputError``) where the joint cannot do what it asks."""
+        if self.hat_blank_threshold < 1.0 and not joint.is_factorized:
+            raise InputError(f"search option 'hat_blank_threshold'={self.hat_blank_threshold} needs the HAT joint "
+                             "(joint_type: hat); the RNN-T joint has no separate blank output")
+        return self
+
+    def masks_rows(self, device: torch.device) -> bool:
+        """True for the masked row plan (``row_plan`` mask, or auto on CUDA)."""
+        return self.row_plan == "mask" or (self.row_plan == "auto" and torch.device(device).type == "cuda")
+
     @classmethod
     def from_options(cls, **options: Any) -> "SearchConfig":
-        """Like the constructor, but an unknown option is a ``ValueError`` that names it."""
+        """Like the constructor, but an unknown option is an ``InputError`` that names it."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:

@@ -12,11 +12,14 @@ from espnet_hatiam.search.state import TransducerJoint
 class SearchCounters:
     """Counts for a batch of B utterances; each field is a ``(B,)`` int64 CPU tensor.
 
-    frames: encoder frames; frames_kept: frames left after IAM frame skipping;
-    joint_evaluations: (hypothesis, frame) pairs whose joint hidden and blank score were
-    computed; label_projections: those of them whose labels were needed (all without HAT-blank
-    thresholding; with it, those below the threshold; the projection itself may run masked on
-    more rows when that is cheaper than gathering them).
+    frames: encoder frames; frames_kept: frames left after IAM frame skipping; frames_searched:
+    frames the search loop visited (ran a round on: greedy, a label projection; beam, a top-k),
+    the kept frames less those settled as blank in a blank-certain run (HAT-blank thresholding);
+    joint_evaluations: (hypothesis, frame) pairs whose joint hidden and blank logit were computed
+    (in a round, or in the window of upcoming frames a blank-certain run is looked for in);
+    label_projections: rounds' (hypothesis, frame) pairs whose labels were needed (all without
+    HAT-blank thresholding; with it, those below the threshold; the projection itself runs on
+    every row of the round, the others' labels masked).
 
     blank_agreement: frames on which the IAM and the greedy path agree on blank vs label
     (:func:`blank_agreement`). Measured only by greedy search with both thresholds off
@@ -30,13 +33,14 @@ class SearchCounters:
     frames_kept: torch.Tensor
     joint_evaluations: torch.Tensor
     label_projections: torch.Tensor
+    frames_searched: torch.Tensor
     blank_agreement: Optional[torch.Tensor] = None
 
     @classmethod
     def for_lengths(cls, lengths: torch.Tensor) -> "SearchCounters":
         lengths = lengths.detach().cpu().long()
         zeros = torch.zeros_like(lengths)
-        return cls(lengths.clone(), lengths.clone(), zeros, zeros.clone())
+        return cls(lengths.clone(), lengths.clone(), zeros, zeros.clone(), zeros.clone())
 
     def utterance(self, b: int) -> Dict[str, int]:
         """The measured counters of utterance ``b``."""

@@ -43,14 +43,14 @@ def decode_encoded(
         measure = counters is not None and config.iam_blank_threshold >= 1.0 and config.hat_blank_threshold >= 1.0
         frame_labels = torch.zeros(enc_out.shape[:2], dtype=torch.long) if measure else None
         hyps = greedy_search(joint, decoder, enc_out, enc_lens, config.max_sym_per_frame,
-                             config.hat_blank_threshold, counters, frame_labels)
+                             config.hat_blank_threshold, counters, frame_labels, config.row_plan)
         if measure:
             counters.blank_agreement = blank_agreement(joint, enc_out, enc_lens, frame_labels)
         return [[h] for h in hyps]
     if config.search_type == "beam":
         return modified_beam_search(joint, decoder, enc_out, enc_lens, config.beam_size, config.nbest,
                                     config.max_sym_per_frame, config.hat_blank_threshold, counters, fusion,
-                                    expansion_beam=config.expansion_beam)
+                                    config.row_plan, config.expansion_beam)
     return espnet_beam_search(joint, decoder, enc_out, enc_lens, config)
 
 

@@ -1,6 +1,15 @@
-"""IAM-blank frame skipping (docs/METHOD.md section 4): drop frames the IAM calls blank."""
+"""The two blank thresholds (docs/METHOD.md section 4), side by side.
 
-from typing import Tuple
+IAM-blank frame skipping drops the frames the IAM calls blank before the search
+(:func:`iam_frame_skip`). HAT-blank thresholding settles, inside the search, the frames on which
+every hypothesis of an utterance has P(blank) >= theta_HAT: while no hypothesis emits, their
+prediction-network states are fixed, so the blank logits of a window of upcoming frames are one
+product, and the leading blank-certain frames are passed at once with their blank log-probs
+added (:func:`blank_certain_run`); the search resumes at the first uncertain frame.
+"""
+
+import math
+from typing import Optional, Tuple
 
 import torch
 
@@ -36,3 +45,39 @@ def iam_frame_skip(
     order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices
     kept = enc_out.gather(1, order.unsqueeze(-1).expand_as(enc_out))
     return kept[:, : int(kept_lens.max()) if kept_lens.numel() else 0], kept_lens
+
+
+WINDOW = 8
+"""Upcoming frames whose blank logits a search computes at once (a blank-certain run is at most this long;
+a longer one takes several steps)."""
+
+
+def blank_logit_bound(threshold: float) -> float:
+    """logit(theta): P(blank) = sigmoid(s) >= theta <=> s >= logit(theta); inf for theta >= 1 (nothing is certain)."""
+    if threshold >= 1.0:
+        return math.inf
+    return math.log(threshold / (1 - threshold)) if threshold > 0 else -math.inf
+
+
+def blank_certain_run(
+    blank_logits: torch.Tensor, bound: float, valid: torch.Tensor, empty: Optional[torch.Tensor] = None
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The leading frames of a window on which every hypothesis of an utterance is blank-certain.
+
+    Args:
+        blank_logits: ``(B, K, W)`` HAT blank logits s of K hypotheses on W upcoming frames.
+        bound: a frame is certain for a hypothesis where s >= bound (:func:`blank_logit_bound`).
+        valid: ``(B, W)`` frames inside the utterance (a run ends at its last frame).
+        empty: ``(B, K, 1)`` empty beam slots (score -inf), which never end a run.
+
+    Returns:
+        ``run (B, 1)``: the run's length, the offset of the first uncertain (or invalid) frame;
+        ``settled (B, W)`` int64, 1 on the run's frames; ``blank (B, K)``: each hypothesis's
+        sum of log P(blank) = log sigmoid(s) over the run.
+    """
+    certain = blank_logits >= bound
+    if empty is not None:
+        certain |= empty
+    settled = (certain.all(1) & valid).cumprod(1)
+    blank = (torch.nn.functional.logsigmoid(blank_logits) * settled.unsqueeze(1)).sum(2)
+    return settled.sum(1, keepdim=True), settled, blank

@@ -1,21 +1,15 @@
-"""Batched greedy transducer search with optional HAT-blank thresholding."""
+"""Batched label-looping greedy transducer search (NeMo, arXiv 2406.06220), exact for HAT."""
 
+import math
 from typing import List, Optional
 
 import torch
 
+from espnet_hatiam.search.beam_state import BeamState, EncodedFrames
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
-from espnet_hatiam.search.state import (
-    Hypothesis,
-    PredictionNetwork,
-    TransducerJoint,
-    assign,
-    assign_where,
-    hat_thresholded_log_probs,
-    select,
-    uses_hat_threshold,
-)
+from espnet_hatiam.search.frame_skip import WINDOW, blank_certain_run, blank_logit_bound
+from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint
 
 
 @torch.no_grad()
@@ -28,119 +22,99 @@ def greedy_search(
     hat_blank_threshold: float = 1.0,
     counters: Optional[SearchCounters] = None,
     frame_labels: Optional[torch.Tensor] = None,
-    sync_free: Optional[bool] = None,
+    row_plan: str = SearchConfig.row_plan,
 ) -> List[Hypothesis]:
-    """Greedy search over a batch of utterances.
+    """Greedy search over a batch of utterances, looping over labels rather than frames.
 
-    At each frame every utterance takes the most probable output; after a label it may
-    emit again on the same frame, at most ``max_sym_per_frame`` labels. Utterances are
-    sorted by length so that the live ones form a prefix of the batch: the prediction
-    network and joint only ever run on live rows.
-
-    With ``hat_blank_threshold`` < 1 (HAT joint only) the blank logit is computed first
-    and rows with P(blank) >= threshold take blank without their labels
-    (:func:`~espnet_hatiam.search.state.hat_thresholded_log_probs`).
+    The result of the frame-looping greedy search: at each frame the most probable output (ties
+    to blank), after a label the same frame again, at most S = ``max_sym_per_frame`` labels a
+    frame; with ``hat_blank_threshold`` theta, blank wherever P(blank) >= theta. With HAT,
+    P(k) <= 1 - P(blank) for every label k, so a label can win only where P(blank) < 0.5 (and
+    < theta): each step computes, for each utterance's current state, the blank logits of the
+    next W frames (one product), passes the leading frames where no label can win with their
+    blank log-probs added (:func:`~espnet_hatiam.search.frame_skip.blank_certain_run`), projects
+    the labels at the first frame where one can, and emits there or moves on. The prediction
+    network runs once per emitted label. For the RNN-T joint (no separate blank) W = 1: every
+    frame is projected. Each utterance has its own frame pointer; ``row_plan`` as in
+    :func:`~espnet_hatiam.search.beam.modified_beam_search` (the masked plan runs T x S steps).
 
     Args:
-        joint: HAT or RNN-T joint network.
-        decoder: ESPnet ``TransducerDecoder``.
+        joint: HAT or RNN-T joint network; decoder: ESPnet ``TransducerDecoder``.
         enc_out: ``(B, T, De)``; enc_lens: ``(B,)``.
-        counters: if given, ``joint_evaluations``/``label_projections`` are added to it.
-        frame_labels: if given, a ``(B, T)`` integer tensor (any device), in input order, to
-            which the number of labels the path emitted on each frame is added (0 on a frame
-            the path left by blank at once, and on padding). The frame of each label is
-            recorded as it is appended, so the search itself does no more work.
-        sync_free: run every round on all live rows with masks, the labels in a ``(B, T*S)``
-            device buffer, so that the frame loop never waits for the device (the beam
-            search's GPU path; the default on CUDA). Same hypotheses as the selecting path,
-            which runs each round only on the rows still emitting and is faster on a CPU.
+        counters: if given, ``joint_evaluations`` (window frames whose blank logit was computed),
+            ``label_projections`` and ``frames_searched`` (frames labels were projected on) are added to it.
+        frame_labels: if given, a ``(B, T)`` integer tensor (any device), in input order, to which the
+            number of labels the path emitted on each frame is added.
 
     Returns:
         One ``Hypothesis`` per utterance, in input order.
     """
-    thresholding = uses_hat_threshold(joint, hat_blank_threshold)
-    batch, device = enc_out.size(0), enc_out.device
-    if frame_labels is not None and tuple(frame_labels.shape) != tuple(enc_out.shape[:2]):
-        raise ValueError(f"frame_labels must be (B, T) = {tuple(enc_out.shape[:2])}, got {tuple(frame_labels.shape)}")
-    sync_free = enc_out.is_cuda if sync_free is None else sync_free
-    lens, order = enc_lens.sort(descending=True)
-    enc_proj = joint.project_encoder(enc_out[order])
+    config = SearchConfig(search_type="greedy", max_sym_per_frame=max_sym_per_frame,
+                          hat_blank_threshold=hat_blank_threshold, row_plan=row_plan).for_joint(joint)
+    (batch, frames), device, S = enc_out.shape[:2], enc_out.device, max_sym_per_frame
+    if frame_labels is not None and tuple(frame_labels.shape) != (batch, frames):
+        raise ValueError(f"frame_labels must be (B, T) = {(batch, frames)}, got {tuple(frame_labels.shape)}")
+    select = not config.masks_rows(device)
+    # a label can beat blank only where P(blank) < 0.5, and is allowed only where P(blank) < theta
+    bound = blank_logit_bound(min(hat_blank_threshold, 0.5)) if joint.is_factorized else math.inf
+    width = WINDOW if joint.is_factorized else 1
+    weight, bias = joint.output_layer()
+    weight_t = weight.t()
+    encoded = EncodedFrames(joint, enc_out, enc_lens, width)
     prediction = PredictionNetwork(decoder)
-    dec_out, state = prediction.initial(batch, device)
-    dec_proj = joint.project_decoder(dec_out)
-    scores = torch.zeros(batch, device=device)
-    joint_evals = torch.zeros(batch, dtype=torch.long, device=device)  # copied to the host once
-    label_projs = torch.zeros(batch, dtype=torch.long, device=device)
-    live = lens.tolist()  # host copy: the utterances live at frame t are the first n
-    frames = live[0] if batch else 0
-    all_rows = torch.arange(batch, device=device)
-    # selecting path: labels and their frames appended on the host; sync-free path: written
-    # into device buffers at each row's label count (zero beyond it), copied once at the end
-    tokens: List[List[int]] = [[] for _ in range(batch)]
-    token_frames: List[List[int]] = [[] for _ in range(batch)]
-    if sync_free:
-        label_buffer = torch.zeros(batch, max(frames * max_sym_per_frame, 1), dtype=torch.long, device=device)
-        frame_buffer = torch.zeros_like(label_buffer)
-        label_count = torch.zeros(batch, 1, dtype=torch.long, device=device)
+    beam = BeamState.initial(joint, prediction, None, batch, 1, 1, device)
+    window_rows = torch.arange(batch, device=device) * width
+    t = torch.zeros(batch, 1, dtype=torch.long, device=device)  # frame pointers
+    on_frame = torch.zeros_like(t)  # labels emitted on frame t so far
+    labels = torch.zeros(batch, frames * S + 1, dtype=torch.long, device=device)  # zero beyond count
+    label_frames, count = torch.zeros_like(labels), torch.zeros_like(t)
+    evaluations, projections, visited = torch.zeros_like(t), torch.zeros_like(t), torch.zeros_like(t)
 
-    n = batch
-    for t in range(frames):
-        while live[n - 1] <= t:
-            n -= 1
-        rows = all_rows[:n]
-        active = torch.ones(n, dtype=torch.bool, device=device) if sync_free else None
-        for _ in range(max_sym_per_frame):
-            hidden = joint.hidden(enc_proj[rows, t], dec_proj[rows])
-            if thresholding:
-                log_probs, need = hat_thresholded_log_probs(joint, hidden, hat_blank_threshold, best_only=True)
-            else:
-                log_probs, need = joint.log_probs_from_hidden(hidden), True
-            best, best_token = log_probs.max(-1)  # ties go to blank (index 0)
-            emit = best_token != 0
-            if sync_free:  # only the active rows count, score and emit
-                joint_evals[:n] += active
-                label_projs[:n] += active & need
-                scores[:n] += best.masked_fill(~active, 0.0)
-                emit &= active
-                label_buffer[:n].scatter_(1, label_count[:n], best_token.masked_fill(~emit, 0).unsqueeze(1))
-                frame_buffer[:n].scatter_(1, label_count[:n], emit.unsqueeze(1) * t)
-                label_count[:n] += emit.unsqueeze(1)
-                out, new_state = prediction.step(best_token, select(state, rows))
-                assign_where(state, dec_proj, rows, new_state, joint.project_decoder(out), emit)
-                active = emit
-            else:  # the rows that just emitted go on
-                joint_evals[rows] += 1
-                label_projs[rows] += need
-                scores[rows] += best
-                rows, new_tokens = rows[emit], best_token[emit]
-                if rows.numel() == 0:
-                    break
-                for row, token in zip(rows.tolist(), new_tokens.tolist()):
-                    tokens[row].append(token)
-                    token_frames[row].append(t)
-                out, new_state = prediction.step(new_tokens, select(state, rows))
-                assign(state, rows, new_state)
-                dec_proj[rows] = joint.project_decoder(out)
+    for _ in range(frames * S):  # each step emits a label (at most S - 1 a frame) or moves on
+        window, valid = encoded.window(t)
+        hiddens = joint.hidden(window, beam.dec_proj.unsqueeze(1))  # (B, W, J)
+        evaluations += valid.sum(1, keepdim=True)
+        if joint.is_factorized:
+            blank_logits = torch.addmv(bias[0], hiddens.view(-1, hiddens.size(-1)), weight[0]).view(batch, 1, width)
+            run, _, blank = blank_certain_run(blank_logits, bound, valid)
+            beam.scores += blank
+        else:
+            run = torch.zeros_like(t)
+        f = t + run
+        at_frame = (f < encoded.lens) & (run < width)
+        logits = torch.addmm(bias, hiddens.view(batch * width, -1)[window_rows + run.clamp(max=width - 1).view(-1)],
+                             weight_t)
+        best, token = joint.log_probs_from_logits(logits).max(1, keepdim=True)  # ties go to blank (index 0)
+        emit = (token != 0) & at_frame
+        beam.scores += best.masked_fill_(~at_frame, 0.0)
+        labels.scatter_(1, count, token * emit)
+        label_frames.scatter_(1, count, f * emit)
+        count += emit
+        before = on_frame.masked_fill(run > 0, 0)
+        projections += at_frame
+        visited += at_frame & (before == 0)
+        on_frame = before + emit
+        leave = at_frame & (~emit | (on_frame >= S))
+        on_frame.masked_fill_(leave | ~at_frame, 0)
+        t = f + leave
+        beam.advance(joint, prediction, None, token, emit, select)
+        if select and not (t < encoded.lens).any():
+            break
 
-    if sync_free:
-        counts = label_count.squeeze(1).tolist()
-        labels, label_frames = label_buffer.tolist(), frame_buffer.tolist()
-        tokens = [labels[row][: counts[row]] for row in range(batch)]
-        token_frames = [label_frames[row][: counts[row]] for row in range(batch)]
     if counters is not None:
-        counters.joint_evaluations[order.cpu()] += joint_evals.cpu()
-        counters.label_projections[order.cpu()] += label_projs.cpu()
+        counters.joint_evaluations += evaluations.view(-1).cpu()
+        counters.label_projections += projections.view(-1).cpu()
+        counters.frames_searched += visited.view(-1).cpu()
+    return _hypotheses(beam.scores, labels, label_frames, count, frame_labels)
+
+
+def _hypotheses(scores, labels, label_frames, count, frame_labels) -> List[Hypothesis]:
+    """Copy the result to the host: scores ``(B, 1)``, labels and their frames ``(B, L)``, counts ``(B, 1)``;
+    adds the labels per frame to ``frame_labels (B, T)`` if given."""
+    counts, labels, label_frames = count.view(-1).tolist(), labels.tolist(), label_frames.tolist()
     if frame_labels is not None:
-        _add_frame_labels(frame_labels, token_frames, order.tolist())
-    result = [None] * batch
-    for row, b in enumerate(order.tolist()):
-        result[b] = Hypothesis(tokens[row], float(scores[row]))
-    return result
-
-
-def _add_frame_labels(frame_labels: torch.Tensor, token_frames: List[List[int]], order: List[int]) -> None:
-    """Add one to ``frame_labels[b, t]`` per label at frame t of sorted row ``row`` (``b = order[row]``)."""
-    width = frame_labels.size(1)
-    flat = [order[row] * width + t for row, frames in enumerate(token_frames) for t in frames]
-    counts = torch.bincount(torch.tensor(flat, dtype=torch.long), minlength=frame_labels.numel())
-    frame_labels += counts.view_as(frame_labels).to(frame_labels.device, frame_labels.dtype)
+        frames = frame_labels.size(1)
+        flat = [b * frames + f for b, n in enumerate(counts) for f in label_frames[b][:n]]
+        added = torch.bincount(torch.tensor(flat, dtype=torch.long), minlength=frame_labels.numel())
+        frame_labels += added.view_as(frame_labels).to(frame_labels.device, frame_labels.dtype)
+    return [Hypothesis(labels[b][:n], score) for b, (n, score) in enumerate(zip(counts, scores.view(-1).tolist()))]

@@ -1,0 +1,100 @@
+"""The searches of issue 28 against the frame-by-frame searches they replace (test/reference_search.py):
+blank-certain runs passed in one step, label-looping greedy, per-utterance frame pointers, both row plans."""
+
+import pytest
+import torch
+
+from espnet_hatiam.search import RNNLMFusion, greedy_search, modified_beam_search
+from reference_search import reference_beam_search, reference_greedy_search
+from tiny_model import build_tiny_model
+
+
+def _random_model(joint_type, seed, sharpness):
+    """A random tiny model; ``sharpness`` scales the output layer (how confident, how often blank-certain)."""
+    torch.manual_seed(seed)
+    model = build_tiny_model(joint_type)
+    joint = model.joint_network
+    with torch.no_grad():
+        for layer in (joint.lin_blank, joint.lin_label) if joint_type == "hat" else (joint.lin_out,):
+            layer.weight.mul_(sharpness)
+        if joint_type == "hat":
+            joint.lin_blank.bias.add_(2.0)  # blank-heavy, like a trained model: runs of certain frames
+    return model.eval()
+
+
+def _mixed_batch(model, seed, lengths=(31, 5, 18, 1, 24)):
+    g = torch.Generator().manual_seed(seed)
+    enc_out = 3 * torch.randn(len(lengths), max(lengths), model.joint_network.lin_enc.in_features, generator=g)
+    return enc_out, torch.tensor(lengths)
+
+
+def _assert_same(new, reference):
+    assert [[h.token_ids for h in n] for n in new] == [[h.token_ids for h in n] for n in reference]
+    for a, b in zip(new, reference):
+        assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-4)
+
+
+@pytest.mark.parametrize("seed, sharpness", [(0, 4.0), (1, 8.0), (2, 2.0)])
+@pytest.mark.parametrize("theta", [1.0, 0.95, 0.6])
+@pytest.mark.parametrize("max_sym", [1, 4])
+@pytest.mark.parametrize("plan", ["select", "mask"])
+def test_windowed_beam_search_equals_the_frame_by_frame_thresholded_search(seed, sharpness, theta, max_sym, plan):
+    model = _random_model("hat", seed, sharpness)
+    enc_out, enc_lens = _mixed_batch(model, seed)
+    args = (model.joint_network, model.decoder, enc_out, enc_lens, 4)
+    options = dict(nbest=3, max_sym_per_frame=max_sym, hat_blank_threshold=theta)
+    _assert_same(modified_beam_search(*args, row_plan=plan, **options), reference_beam_search(*args, **options))
+
+
+@pytest.mark.parametrize("seed, sharpness", [(0, 4.0), (1, 8.0), (2, 2.0)])
+@pytest.mark.parametrize("theta", [1.0, 0.95, 0.3])
+@pytest.mark.parametrize("max_sym", [1, 2, 4])
+@pytest.mark.parametrize("plan", ["select", "mask"])
+def test_label_looping_greedy_equals_frame_looping_greedy(seed, sharpness, theta, max_sym, plan):
+    model = _random_model("hat", seed, sharpness)
+    enc_out, enc_lens = _mixed_batch(model, seed)
+    args = (model.joint_network, model.decoder, enc_out, enc_lens, max_sym, theta)
+    new = [[h] for h in greedy_search(*args, row_plan=plan)]
+    _assert_same(new, [[h] for h in reference_greedy_search(*args)])
+
+
+def test_the_windows_settle_most_frames_of_a_blank_heavy_model():
+    """The case the tests above run on passes runs of frames in one step (else they would test nothing new)."""
+    from espnet_hatiam.search import SearchCounters
+
+    model = _random_model("hat", 0, 4.0)
+    enc_out, enc_lens = _mixed_batch(model, 0)
+    counters = SearchCounters.for_lengths(enc_lens)
+    modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4, hat_blank_threshold=0.95,
+                         counters=counters)
+    greedy = SearchCounters.for_lengths(enc_lens)
+    greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, counters=greedy)
+    assert int(counters.frames_searched.sum()) < int(enc_lens.sum())
+    assert int(greedy.frames_searched.sum()) < int(enc_lens.sum())
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_rnnt_searches_equal_the_frame_by_frame_searches(beam):
+    model = _random_model("rnnt", 0, 4.0)
+    enc_out, enc_lens = _mixed_batch(model, 0)
+    if beam == 1:
+        new = [[h] for h in greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, 2)]
+        _assert_same(new, [[h] for h in reference_greedy_search(model.joint_network, model.decoder, enc_out,
+                                                                 enc_lens, 2)])
+    else:
+        args = (model.joint_network, model.decoder, enc_out, enc_lens, beam)
+        _assert_same(modified_beam_search(*args, max_sym_per_frame=2), reference_beam_search(*args, max_sym_per_frame=2))
+
+
+@pytest.mark.parametrize("plan", ["select", "mask"])
+def test_lm_fusion_with_thresholding_equals_the_frame_by_frame_search(plan):
+    from espnet2.lm.seq_rnn_lm import SequentialRNNLM
+
+    model = _random_model("hat", 1, 4.0)
+    torch.manual_seed(3)
+    lm = SequentialRNNLM(model.joint_network.vocab_size, unit=8, nlayers=1).eval()
+    fusion = RNNLMFusion(lm, model.joint_network, 0.5, 0.3)
+    enc_out, enc_lens = _mixed_batch(model, 1)
+    args = (model.joint_network, model.decoder, enc_out, enc_lens, 4)
+    options = dict(nbest=2, max_sym_per_frame=2, hat_blank_threshold=0.9, fusion=fusion)
+    _assert_same(modified_beam_search(*args, row_plan=plan, **options), reference_beam_search(*args, **options))
