@@ -2,6 +2,7 @@
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 import yaml
@@ -356,3 +357,29 @@ def test_records_scored_on_other_references_are_not_paired(tmp_path):
     with pytest.raises(SystemExit, match="scored on different utterances or references"):
         compare_systems.main(["--records", str(a), str(b), "--sets", "test", "--main_mode", "beam",
                               "--pairs", "one:two", "--num_samples", "10", "--out", str(tmp_path / "c.md")])
+
+
+def test_the_speed_accuracy_figure_plots_the_comparison_tables_points_with_its_pareto_front(tmp_path):
+    from espnet_hatiam.scoring.compare import collect, plot_speed_accuracy, results_table
+
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "text").write_text("".join(f"u{i} A B\n" for i in range(10)))
+    exp = tmp_path / "exp" / "asr_hat_iam_char_seed1"
+    modes = {"beam": (["A B"] * 10, 3.0), "greedy": (["A"] * 3 + ["A B"] * 7, 0.5),  # greedy: fast, 15 %
+             "espnet_maes": (["A"] * 1 + ["A B"] * 9, 30.0),  # slower and worse than beam: off the front
+             "dual_0.6": (["A"] * 2 + ["A B"] * 8, 0.8), "dual_0.95": (["A B"] * 10, 1.5)}
+    for mode, (hyps, seconds) in modes.items():
+        _fake_decoding(exp, mode, hyps, seconds)
+    for d in exp.glob("decode_*/test"):
+        score(tmp_path / "test" / "text", d)
+    decodings = collect([Path(r) for r in _records([exp], tmp_path, tmp_path / "results")], ["test"], "valid.wer.ave")
+    drawn = plot_speed_accuracy(decodings, "hat_iam", "test", tmp_path / "f.png")
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = results_table(decodings)
+    for mode, (seconds, wer) in drawn["points"].items():  # every point is its table row's (search s, WER)
+        row = next(line for line in table.splitlines() if line.startswith(f"|hat_iam|{mode}|test|"))
+        cells = row.split("|")
+        assert (float(cells[5]), float(cells[9])) == (pytest.approx(wer), pytest.approx(seconds))
+    assert set(drawn["points"]) == set(modes)
+    assert drawn["families"] == ["beam", "dual", "espnet_maes", "greedy"]  # one colour each, the sweep one line
+    assert drawn["pareto"] == ["greedy", "dual_0.6", "dual_0.95"]  # fastest first; beam is as right but slower

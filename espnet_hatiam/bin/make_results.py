@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from espnet_hatiam.scoring.layout import decode_dirs
+
 COLUMNS = ["Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err"]
 
 
@@ -30,10 +32,7 @@ def _percent(ratio) -> str:
 
 
 def make_results(exp: Path, images: Path = None) -> str:
-    scores = [
-        (f"{path.parent.parent.name}/{path.parent.name}", json.loads(path.read_text()))
-        for path in sorted(exp.glob("decode_*/*/score.json"))
-    ]
+    scores = [(f"{d.path.parent.name}/{d.set}", d.score()) for d in decode_dirs(exp)]
     if not scores:
         raise FileNotFoundError(f"{exp}: no decode_*/*/score.json; run scoring (stage 13) first")
     first = scores[0][1]["decode_stats"]

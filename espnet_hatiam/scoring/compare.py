@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from espnet_hatiam.scoring.layout import SWEEP, decode_dirs, parse_exp
+from espnet_hatiam.scoring.plots import speed_accuracy
 from espnet_hatiam.scoring.records import read_errors
 from espnet_hatiam.scoring.significance import Significance, bootstrap_test, seed_test
 
@@ -215,14 +216,9 @@ def operating_points(
     return "\n".join(lines)
 
 
-def plot_speed_accuracy(decodings: Sequence[Decoding], system: str, dset: str, path: Path):
-    """Search seconds against WER (means over seeds) of ``system`` on ``dset``: one curve per swept mode family
-    (``dual_<theta>`` points connected), single labelled markers for the other modes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_speed_accuracy(decodings: Sequence[Decoding], system: str, dset: str, path: Path) -> Dict[str, list]:
+    """Search seconds against WER (means over seeds) of every mode of ``system`` on ``dset``
+    (:func:`.plots.speed_accuracy`); returns what was drawn."""
     points = {}
     for mode in sorted({d.mode for d in decodings if (d.system, d.set) == (system, dset)}):
         scores = [d.score for d in _select(decodings, system, mode, dset).values()]
@@ -230,27 +226,7 @@ def plot_speed_accuracy(decodings: Sequence[Decoding], system: str, dset: str, p
                         _mean([s["wer"]["Err"] for s in scores]))
     if not points:
         raise ValueError(f"no decodings of system '{system}' on set '{dset}' to plot")
-    families: Dict[str, List[Tuple[float, str]]] = {}
-    for mode in points:
-        match = SWEEP.fullmatch(mode)
-        family, theta = (match["family"], float(match["theta"])) if match else (mode, 0.0)
-        families.setdefault(family, []).append((theta, mode))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for family, members in sorted(families.items()):
-        modes = [m for _, m in sorted(members)]
-        xs, ys = zip(*(points[m] for m in modes))
-        ax.plot(xs, ys, "o-" if len(modes) > 1 else "o", label=family)
-        for mode, x, y in zip(modes, xs, ys):
-            text = mode[len(family) + 1 :] if len(modes) > 1 else mode
-            ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xlabel("search seconds")
-    ax.set_ylabel("WER %")
-    ax.set_title(f"{system} on {dset}: speed and accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return speed_accuracy(points, path, "search seconds", f"{system} on {dset}: speed and accuracy")
 
 
 def report(
