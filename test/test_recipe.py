@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import MINI_OPTIONS, REPO, make_mini_recipe, run_recipe
 
@@ -103,12 +104,9 @@ def test_gpu_options_are_checked_and_decoding_defaults_to_the_cpu(tmp_path, mini
     assert "--ngpu 0" in stats_log.splitlines()[0]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: --gpu_inference true is not run")
 def test_gpu_inference_decodes_on_cuda(tmp_path, mini_recipe):
     """--gpu_inference true: every decoding job gets --device cuda and writes the same layout."""
-    import torch
-
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device here: --gpu_inference true cannot be run")
     recipe = tmp_path / "asr1"
     shutil.copytree(mini_recipe, recipe, symlinks=True)
     out = recipe / EXP / "decode_greedy_valid.wer.ave/test"
@@ -140,7 +138,6 @@ def test_missing_corpus_path_is_named(tmp_path):
 
 
 def test_default_inference_model_is_the_average_of_the_best_checkpoints(mini_recipe):
-    import torch
     from espnet2.train.reporter import Reporter
 
     exp = mini_recipe / EXP
