@@ -239,14 +239,14 @@ def render_all(utts, nj):
     return {u.utt_id: d for u, d in zip(utts, durations)}
 
 
-def log_summary(sets, durations, data_dir):
+def log_summary(sets, durations, set_dirs):
     """Log per-set sizes, the test OOV rate and the training counts."""
     for name, utts in sets.items():
         hours = sum(durations[u.utt_id] for u in utts) / 3600
         words = {w for u in utts for w in u.text.split()}
         logging.info(
             "%s: %d utterances, %d speakers, %.2f h, vocabulary %d words",
-            data_dir / name, len(utts), len({u.speaker for u in utts}), hours, len(words),
+            set_dirs[name], len(utts), len({u.speaker for u in utts}), hours, len(words),
         )
     train_vocab = {w for u in sets["train"] for w in u.text.split()}
     test_words = [w for u in sets["test"] for w in u.text.split()]
@@ -255,21 +255,32 @@ def log_summary(sets, durations, data_dir):
     logging.info("training set: %d utterances, vocabulary %d words", len(sets["train"]), len(train_vocab))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data_dir", type=Path, default=Path("data"))
-    parser.add_argument("--wav_dir", type=Path, default=Path("downloads/wav"))
-    parser.add_argument("--nj", type=int, default=2)
-    parser.add_argument("--num_train", type=int, default=3000)
-    parser.add_argument("--num_dev", type=int, default=300)
-    parser.add_argument("--num_test", type=int, default=300)
-    parser.add_argument("--min_words", type=int, default=4)
-    parser.add_argument("--max_words", type=int, default=12)
-    parser.add_argument("--min_word_count", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=1)
+def get_parser():
+    """The corpus's options and their defaults (``local/data.sh`` hands its arguments on unchanged)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data_dir", type=Path, default=Path("data"), help="where the data dirs go")
+    parser.add_argument("--wav_dir", type=Path, default=Path("downloads/wav"), help="where the WAV files go")
+    parser.add_argument("--nj", type=int, default=2, help="parallel synthesis processes")
+    for name, size in (("train", 3000), ("dev", 300), ("test", 300)):
+        parser.add_argument(f"--num_{name}", type=int, default=size, help=f"utterances of {name}")
+    parser.add_argument("--min_words", type=int, default=4, help="words per sentence, at least")
+    parser.add_argument("--max_words", type=int, default=12, help="words per sentence, at most")
+    parser.add_argument("--min_word_count", type=int, default=3,
+                        help="every word in at least this many kept sentences (drops rare names)")
+    parser.add_argument("--seed", type=int, default=1, help="of the sentence slices, the voices and the noise")
     parser.add_argument("--suffix", default="", help="of the set names: <data_dir>/train<suffix>, ...")
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = get_parser().parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (synthesize.py) %(message)s")
+    set_dirs = {name: args.data_dir / f"{name}{args.suffix}" for name in ("test", "dev", "train")}
+    tables = ("wav.scp", "text", "utt2spk", "spk2utt")
+    if all((d / t).is_file() and (d / t).stat().st_size > 0 for d in set_dirs.values() for t in tables):
+        logging.info("%s already exist: skipping synthesis (remove them to regenerate)",
+                     ", ".join(str(d) for d in set_dirs.values()))
+        return
 
     start = time.time()
     sizes = {"test": args.num_test, "dev": args.num_dev, "train": args.num_train}
@@ -280,8 +291,10 @@ def main():
     durations = render_all(utts, args.nj)
     logging.info("synthesis done in %.1f s", time.time() - start)
     for name, set_utts in sets.items():
-        write_kaldi_dir(args.data_dir / f"{name}{args.suffix}", set_utts)
-    log_summary(sets, durations, args.data_dir)
+        write_kaldi_dir(set_dirs[name], set_utts)
+    log_summary(sets, durations, set_dirs)
+    size = sum(f.stat().st_size for f in args.wav_dir.rglob("*.wav"))
+    logging.info("done in %.0f s; %.1f MB of audio in %s", time.time() - start, size / 1e6, args.wav_dir)
 
 
 if __name__ == "__main__":
