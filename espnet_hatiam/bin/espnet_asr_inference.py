@@ -32,7 +32,17 @@ from espnet_hatiam.errors import InputError, one_line_errors
 
 SEARCH = "espnet_ctc_att"
 UNMEASURED = ("joint_evaluations", "label_projections")
-REPORTED = ("beam_size", "ctc_weight", "lm_weight", "penalty")  # Speech2Text options in decode_stats.json
+# Speech2Text's search options: this CLI's default (ESPnet's recipe setting, not Speech2Text's) and
+# whether decode_stats.json records it.
+SEARCH_OPTIONS = {
+    "beam_size": (4, True),
+    "ctc_weight": (0.3, True),
+    "lm_weight": (0.0, True),
+    "penalty": (0.0, True),
+    "nbest": (1, False),
+    "maxlenratio": (0.0, False),
+    "minlenratio": (0.0, False),
+}
 
 
 def decode_one(speech2text, speech: torch.Tensor) -> Tuple[List[Tuple[Any, ...]], Dict[str, float]]:
@@ -81,7 +91,8 @@ def inference(job: decode_dir.DecodeJob, device: str = "cpu", **speech2text_kwar
     with loading_model(job.asr_train_config, job.asr_model_file):
         speech2text = Speech2Text(job.asr_train_config, job.asr_model_file, device=device, **speech2text_kwargs)
     fs = job.sampling_rate()
-    settings = {"search": SEARCH, **{name: speech2text_kwargs.get(name) for name in REPORTED}}
+    settings = {"search": SEARCH, **{name: speech2text_kwargs.get(name)
+                                     for name, (_, reported) in SEARCH_OPTIONS.items() if reported}}
     with job.writer(settings) as writer:
         for keys, batch in job.batches(speech2text.dtype, speech2text.asr_train_args):
             key = keys[0]
@@ -100,13 +111,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser = decode_dir.get_parser(__doc__, batch_size_help="only 1 (ESPnet's Speech2Text)",
                                    lm_group_title="external LM (weight: --lm_weight)")
     group = parser.add_argument_group("ESPnet joint CTC/attention beam search (Speech2Text)")
-    group.add_argument("--beam_size", type=int, default=4)
-    group.add_argument("--ctc_weight", type=float, default=0.3)
-    group.add_argument("--lm_weight", type=float, default=0.0)
-    group.add_argument("--penalty", type=float, default=0.0)
-    group.add_argument("--nbest", type=int, default=1)
-    group.add_argument("--maxlenratio", type=float, default=0.0)
-    group.add_argument("--minlenratio", type=float, default=0.0)
+    for name, (default, _) in SEARCH_OPTIONS.items():
+        group.add_argument(f"--{name}", type=type(default), default=default)
     return parser
 
 
