@@ -1,6 +1,7 @@
 """Shared fixtures: deterministic seeding, the derandomised hypothesis profile, the miniature recipe."""
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -80,6 +81,19 @@ def make_mini_recipe(root: Path) -> Path:
         "beam_size: 3\niam_blank_threshold: 0.95\nhat_blank_threshold: 0.95\n"
     )
     return recipe
+
+
+def recipe_with_stand_in_hat_asr(root: Path, recipe: Path, hat_asr_sh: str) -> Path:
+    """``root/asr1``: a copy of ``recipe``'s run.sh beside its scripts and conf, whose hat_asr.sh is
+    the bash body ``hat_asr_sh`` (a stand-in that records or prints the calls run_systems.sh makes)."""
+    stand_in = root / "asr1"
+    stand_in.mkdir()
+    shutil.copy(recipe / "run.sh", stand_in / "run.sh")
+    for name in ("scripts", "conf"):
+        (stand_in / name).symlink_to(recipe.resolve() / name)
+    (stand_in / "hat_asr.sh").write_text(f"#!/usr/bin/env bash\n{hat_asr_sh}\n")
+    (stand_in / "hat_asr.sh").chmod(0o755)
+    return stand_in
 
 
 def run_recipe(recipe: Path, *options: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -22,6 +22,7 @@ import soundfile
 
 from espnet_hatiam.data import download
 from espnet_hatiam.data.download import ChecksumError, download_and_extract
+from conftest import recipe_with_stand_in_hat_asr
 from espnet_hatiam.data.kaldi import read_table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -384,13 +385,7 @@ def test_run_sh_trains_every_system_and_decodes_each_as_its_kind(tmp_path):
     """scripts/run_systems.sh (seen through a stand-in hat_asr.sh that records its arguments): the ESPnet
     system goes to ESPnet's task with its own decoding config, the RNN-T joint gets no blank thresholding,
     each seed has its own tag and --seed, and each model's single best checkpoint is decoded in the main mode."""
-    recipe = tmp_path / "asr1"
-    recipe.mkdir()
-    shutil.copy(RECIPE / "run.sh", recipe / "run.sh")
-    for name in ("scripts", "conf"):
-        (recipe / name).symlink_to(RECIPE.resolve() / name)
-    (recipe / "hat_asr.sh").write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "calls/$(ls calls | wc -l)"\n')
-    (recipe / "hat_asr.sh").chmod(0o755)
+    recipe = recipe_with_stand_in_hat_asr(tmp_path, RECIPE, 'printf "%s\\n" "$@" > "calls/$(ls calls | wc -l)"')
     (recipe / "calls").mkdir()
     result = subprocess.run(["./run.sh", "--seeds", "2024 7", "--compare", "false", "--asr_args", "--max_epoch 3"],
                             cwd=recipe, capture_output=True, text=True)

@@ -21,6 +21,7 @@ import pytest
 import soundfile
 import yaml
 
+from conftest import recipe_with_stand_in_hat_asr
 from espnet_hatiam.data.kaldi import read_table
 from espnet_hatiam.data.librispeech import (
     CorpusError,
@@ -480,14 +481,7 @@ def test_run_scripts_pass_only_options_hat_asr_knows(recipe):
 
 def _recipe_with_printing_hat_asr(tmp_path, recipe):
     """A copy of ``recipe``'s run.sh, conf and scripts whose hat_asr.sh prints each call's arguments, then ---."""
-    stand_in = tmp_path / "asr1"
-    stand_in.mkdir()
-    shutil.copy(recipe / "run.sh", stand_in / "run.sh")
-    for name in ("scripts", "conf"):
-        (stand_in / name).symlink_to(recipe.resolve() / name)
-    (stand_in / "hat_asr.sh").write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" ---\n')
-    (stand_in / "hat_asr.sh").chmod(0o755)
-    return stand_in
+    return recipe_with_stand_in_hat_asr(tmp_path, recipe, 'printf "%s\\n" "$@" ---')
 
 
 @pytest.mark.parametrize("recipe", [MINI, LS100, REPO / "egs" / "speechocean762" / "asr1"],
