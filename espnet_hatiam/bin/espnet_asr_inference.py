@@ -6,7 +6,7 @@ ESPnet's own ``Speech2Text`` and write the layout of ``hat_asr_inference``.
         --data_path_and_name_and_type dump/raw/test/wav.scp,speech,sound --output_dir D \\
         [--config conf/decode_espnet_ctc_att.yaml] [--beam_size 4] [--ctc_weight 0.3]
 
-writes ``D/1best_recog/{text,token,token_int,score}`` (ESPnet's DatadirWriter),
+writes ``D/1best_recog/{text,token,token_int,score}`` (ESPnet's layout),
 ``D/utt_stats.jsonl`` and ``D/decode_stats.json``, so the recipe scores and tabulates it
 like the HAT/IAM decodings.
 

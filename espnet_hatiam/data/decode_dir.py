@@ -1,6 +1,6 @@
 """A decoding dir, as both inference CLIs (``hat_asr_inference``, ``espnet_asr_inference``) write it:
 
-    <dir>/1best_recog/{text,token,token_int,score}   ESPnet's DatadirWriter layout (and 2best_recog/... for n-best)
+    <dir>/1best_recog/{text,token,token_int,score}   ESPnet's layout (2best_recog/... for n-best; kaldi.write_table)
     <dir>/utt_stats.jsonl                           per-utterance counters, one JSON object a line
     <dir>/decode_stats.json                         totals (STATS, MEASURED_STATS) and the decoding settings
 
@@ -17,7 +17,7 @@ import logging
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from espnet_hatiam.data.checks import check_audio_table, model_sampling_rate
 from espnet_hatiam.errors import InputError, one_line_errors
@@ -172,10 +172,8 @@ class DecodeDirWriter:
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "DecodeDirWriter":
-        from espnet2.fileio.datadir_writer import DatadirWriter
-
         self.output.mkdir(parents=True, exist_ok=True)
-        self._recog = self._stack.enter_context(DatadirWriter(self.output))
+        self._recog: Dict[str, List[Tuple[str, str]]] = {}  # "<n>best_recog/<table>" -> rows, in decoding order
         self._utt_stats = self._stack.enter_context(open(self.output / "utt_stats.jsonl", "w"))
         return self
 
@@ -192,9 +190,8 @@ class DecodeDirWriter:
             for text, tokens, token_ids, hyp in nbest
         ]
         for n, row in enumerate(rows or [("", "", "", "0.0")], 1):
-            ibest = self._recog[f"{n}best_recog"]
             for name, value in zip(("text", "token", "token_int", "score"), row):
-                ibest[name][key] = value
+                self._recog.setdefault(f"{n}best_recog/{name}", []).append((key, value))
         self._utt_stats.write(json.dumps({"utt": key, **counters}) + "\n")
 
     def add(self, totals: Mapping[str, float], utterances: int) -> None:
@@ -206,6 +203,9 @@ class DecodeDirWriter:
 
     def __exit__(self, exc_type, exc, traceback) -> None:
         self._stack.close()
+        for table, rows in self._recog.items():  # what was decoded, also after an error (as ESPnet's writer)
+            (self.output / table).parent.mkdir(exist_ok=True)
+            write_table(self.output / table, rows)
         if exc_type is None:
             rounded = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.totals.items()}
             (self.output / "decode_stats.json").write_text(json.dumps({**rounded, **self.settings}, indent=2) + "\n")
