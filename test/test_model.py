@@ -144,17 +144,22 @@ def test_rnnt_joint_trains():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
 
 
-def test_vanilla_hat_loss_equals_transducer_loss_computed_from_model_parts():
-    model = build("{iam_weight: 0.0}", encoder_extra=NO_DROPOUT)
+def _loss_and_parts(model_conf: str):
+    """The model's training loss and stats on :func:`batch`, and the parts the losses are made of:
+    encoder output and lengths, targets (padding as 0), their lengths, the blank-prefixed decoder output."""
+    model = build(model_conf, encoder_extra=NO_DROPOUT)
     model.train()
     speech, speech_lengths, text, text_lengths = batch()
     loss, stats, _ = model(speech, speech_lengths, text, text_lengths)
-
     enc_out, enc_lens = model.encode(speech, speech_lengths)
-    assert enc_out.size(1) == int(enc_lens.max())
     targets = text.clamp(min=0)
-    decoder_in = torch.cat([torch.zeros(2, 1, dtype=torch.long), targets], dim=1)  # blank-prefixed
-    dec_out = model.decoder(decoder_in)
+    dec_out = model.decoder(torch.cat([torch.zeros(2, 1, dtype=torch.long), targets], dim=1))
+    return model, loss, stats, (enc_out, enc_lens, targets, text_lengths, dec_out)
+
+
+def test_vanilla_hat_loss_equals_transducer_loss_computed_from_model_parts():
+    model, loss, _, (enc_out, enc_lens, targets, text_lengths, dec_out) = _loss_and_parts("{iam_weight: 0.0}")
+    assert enc_out.size(1) == int(enc_lens.max())
     assert dec_out.shape == (2, 5, 16)
     log_probs = model.joint_network(enc_out.unsqueeze(2), dec_out.unsqueeze(1))
     per_utt = transducer_loss(log_probs, targets, enc_lens, text_lengths, reduction="none")
@@ -163,13 +168,8 @@ def test_vanilla_hat_loss_equals_transducer_loss_computed_from_model_parts():
 
 @torch.no_grad()
 def test_iam_and_ilm_losses_equal_losses_computed_from_model_parts():
-    model = build("{iam_weight: 0.3, ilm_weight: 0.2}", encoder_extra=NO_DROPOUT)
-    model.train()
-    speech, speech_lengths, text, text_lengths = batch()
-    _, stats, _ = model(speech, speech_lengths, text, text_lengths)
-    enc_out, enc_lens = model.encode(speech, speech_lengths)
-    targets = text.clamp(min=0)
-    dec_out = model.decoder(torch.cat([torch.zeros(2, 1, dtype=torch.long), targets], dim=1))
+    model, _, stats, (enc_out, enc_lens, targets, text_lengths, dec_out) = _loss_and_parts(
+        "{iam_weight: 0.3, ilm_weight: 0.2}")
     # IAM: CTC on joint.iam(encoder output), mean over utterances of summed NLL.
     iam = model.joint_network.iam(enc_out)
     ctc = torch.nn.functional.ctc_loss(
