@@ -134,15 +134,18 @@ _option = st.sampled_from(["search_type", "beam_size", "nbest", "iam_blank_thres
 @example(options={"beem_size": 3, "nbest": 2})
 @example(options={"beam_size": 1, "nbest": 2})
 def test_any_decoding_options_build_a_config_or_name_the_option(options):
-    """What a decode yaml or the command line may hold: a valid config, or InputError naming the option."""
+    """What a decode yaml or the command line may hold: a valid config, or a one-line InputError naming
+    one option, one that was given and whose removal ends that error."""
     try:
         config = SearchConfig.from_options(**options)
     except InputError as error:
         message = str(error)
         named = re.findall(r"option '(\w+)'", message)
         assert "\n" not in message and len(named) == 1, message
+        # Known, issue 31: search/config.py names lm_weight for a non-zero ilm_weight off beam search
+        # (the search's owner fixes it); this one case is let through, nothing else.
         if named == ["lm_weight"] and "lm_weight" not in options and options.get("ilm_weight"):
-            return  # known, issue 31: search/config.py names lm_weight for an ilm_weight off beam search (its owner fixes it)
+            return
         assert named[0] in options, f"{message!r} blames an option not given in {options}"
         rest = {k: v for k, v in options.items() if k != named[0]}
         try:

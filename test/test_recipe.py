@@ -31,7 +31,7 @@ def test_decode_configs_link_to_the_shared_ones_unless_the_readme_says_why():
             else:
                 shared = SHARED_CONF / config.name
                 assert not shared.exists() or shared.read_bytes() != config.read_bytes(), f"{config} copies {shared}"
-                assert f"conf/{config.name}" in readme, f"{config}: its own copy, and {recipe}/README.md does not say why"
+                assert f"conf/{config.name}" in readme, f"{config}: its own copy; {recipe}/README.md must say why"
 
 
 def test_every_stage_writes_its_outputs(mini_recipe):

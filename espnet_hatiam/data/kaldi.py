@@ -1,8 +1,9 @@
 """Kaldi tables (``wav.scp``, ``text``, ``utt2spk``, ``spk2utt``, ...): one ``<id> <value>`` a line.
 
 The one reader and writer of these files in the project (package, recipes' ``local/``,
-benchmarks); :func:`write_data_dir` writes a whole data dir, its ``spk2utt`` made here. The id ends at the first space or
-tab; the value is the rest of the line, stripped (``""`` when the line holds only an id).
+benchmarks, tests); :func:`write_data_dir` writes a whole data dir, its ``spk2utt`` made here.
+The id ends at the first space or tab; the value is the rest of the line, stripped (``""``
+when the line holds only an id).
 
 ESPnet's ``espnet2.fileio.read_text.read_2columns_text`` splits a line the same way, but it
 fails on a blank line with an unpacking error that names no file, takes a line that starts
