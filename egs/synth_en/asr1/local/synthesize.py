@@ -12,6 +12,7 @@ import ctypes
 import logging
 import multiprocessing
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,12 +275,12 @@ def get_parser():
 
 def main():
     args = get_parser().parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (synthesize.py) %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (synthesize.py) %(message)s", stream=sys.stdout)
     set_dirs = {name: args.data_dir / f"{name}{args.suffix}" for name in ("test", "dev", "train")}
     tables = ("wav.scp", "text", "utt2spk", "spk2utt")
     if all((d / t).is_file() and (d / t).stat().st_size > 0 for d in set_dirs.values() for t in tables):
-        logging.info("%s already exist: skipping synthesis (remove them to regenerate)",
-                     ", ".join(str(d) for d in set_dirs.values()))
+        logging.info("%s/{train,dev,test}%s already exist: skipping synthesis (remove them to regenerate)",
+                     args.data_dir, args.suffix)
         return
 
     start = time.time()
