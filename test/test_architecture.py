@@ -14,7 +14,6 @@ LAYERS = ("errors", "nets", "losses", "models", "search", "tasks", "data", "scor
 EVERYTHING = "*"
 
 
-
 def allowed_imports() -> Dict[str, Set[str]]:
     """``{layer: what its row's "may import" cell names}``: layers as ``espnet_hatiam.<layer>``,
     other packages by their top-level module; ``*`` for "everything above"."""
