@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
 """Decoding speed and accuracy of every search on one model and test set, in one run.
 
-Each batch of utterances is encoded once (the encoder time is the floor every row
-shares), then decoded by every row: ESPnet's BeamSearchTransducer on the same model in
-each of its algorithms (default, alsd, tsd, nsc, maes), and this project's greedy and
-beam search plain, with IAM frame skipping, with HAT-blank thresholding and with both
-(dual), and with ``--expansion_beams`` the beam search with those expansion beams (plain and
-dual). Same process, same threads, same device for all rows; on CUDA the clock is read
-after synchronising.
+Each batch of utterances is encoded once (the encoder time is the floor every row shares), then
+decoded by every row: ESPnet's BeamSearchTransducer on the same model in each of its algorithms
+(default, alsd, tsd, nsc, maes) and greedy (beam 1), and this project's greedy and beam search
+plain, with IAM frame skipping, with HAT-blank thresholding and with both (dual), and with
+``--expansion_beams`` the beam search with those expansion beams (plain and dual). Same process,
+same threads, same device for all rows; on CUDA the clock is read after synchronising.
 
-    cd egs/an4/asr1   # model configs hold paths relative to the recipe
-    python ../../../bench/decode_speed.py --exp exp/asr_train_hat_iam_bpe30_seed2024 \\
-        --data dump/raw/test --batch_size 8 --num_threads 1 [--device cuda]
+Timing: one warm-up pass of every row over the first batch, then ``--repeats`` passes over all
+batches, the rows in an order rotated by one each pass; a row's seconds are the median of its
+passes. Every row fills the same counters (no extra pass for the blank synchrony); ESPnet's
+searches are built before the timed passes.
+
+    cd egs/synth_en/asr1   # model configs hold paths relative to the recipe
+    python ../../../bench/decode_speed.py --exp exp/asr_train_demo_bpe100 \\
+        --data dump/raw/test --num_utts 100 --batch_size 1 --num_threads 1 [--device cuda]
 """
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -24,7 +29,7 @@ import torch
 from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
 from espnet_hatiam.data.kaldi import read_table
 from espnet_hatiam.scoring.error_rate import error_counts
-from espnet_hatiam.search import SearchConfig, SearchCounters
+from espnet_hatiam.search import SearchConfig, SearchCounters, decode_encoded
 from espnet_hatiam.search.config import ESPNET_SEARCH_TYPES
 
 
@@ -35,6 +40,7 @@ def rows(beam: int, theta: float, max_sym: int, with_espnet: bool, expansion_bea
         out += [(f"ESPnet {algo} beam {beam}", SearchConfig(search_type="espnet", espnet_search_type=algo,
                                                              beam_size=beam), f"beam {beam}")
                 for algo in ESPNET_SEARCH_TYPES]
+        out.append(("ESPnet greedy", SearchConfig(search_type="espnet", beam_size=1), "greedy"))
     for kind, tag in (("greedy", "greedy"), ("beam", f"beam {beam}")):
         size = 1 if kind == "greedy" else beam
         for suffix, iam, hat in (("", 1.0, 1.0), (" + IAM skip", theta, 1.0), (" + HAT blank", 1.0, theta),
@@ -65,6 +71,7 @@ def main():
     parser.add_argument("--no_espnet", action="store_true", help="skip ESPnet's (slow) searches")
     parser.add_argument("--expansion_beam", type=float, default=SearchConfig.expansion_beam,
                         help="expansion beam of the beam rows (inf: none)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes; a row's time is their median")
     parser.add_argument("--expansion_beams", type=float, nargs="*", default=[],
                         help="more beam rows (plain and dual) with these expansion beams (nats)")
     args = parser.parse_args()
@@ -72,56 +79,72 @@ def main():
 
     table = rows(args.beam_size, args.threshold, args.max_sym_per_frame, not args.no_espnet, args.expansion_beam,
                  args.expansion_beams)
-    decoders = {
-        name: HATSpeech2Text(args.exp / "config.yaml", args.exp / args.model, device=args.device, search_config=config)
-        for name, config, _ in table
-    }
+    speech2text = HATSpeech2Text(args.exp / "config.yaml", args.exp / args.model, device=args.device)
+    model = speech2text.model
     refs = read_table(args.data / "text")
     wavs = read_table(args.data / "wav.scp")
     keys = sorted(wavs)[: args.num_utts]
-    model = next(iter(decoders.values())).model
-    hyps = {name: {} for name in decoders}
-    seconds = {name: 0.0 for name in decoders}
-    totals = {name: {} for name in decoders}
-    encoder_seconds = audio_seconds = 0.0
-    for start in range(0, len(keys), args.batch_size):
-        batch = keys[start : start + args.batch_size]
-        audio = [torch.from_numpy(soundfile.read(wavs[k], dtype="float32")[0]) for k in batch]
-        lengths = torch.tensor([a.numel() for a in audio])
-        speech = torch.nn.utils.rnn.pad_sequence(audio, batch_first=True).to(args.device)
-        audio_seconds += float(lengths.sum()) / 16000
-        with torch.no_grad():
+    batches, encoder_seconds, audio_seconds = [], 0.0, 0.0
+    with torch.no_grad():
+        for start in range(0, len(keys), args.batch_size):
+            batch = keys[start : start + args.batch_size]
+            audio = [torch.from_numpy(soundfile.read(wavs[k], dtype="float32")[0]) for k in batch]
+            lengths = torch.tensor([a.numel() for a in audio])
+            speech = torch.nn.utils.rnn.pad_sequence(audio, batch_first=True).to(args.device)
+            audio_seconds += float(lengths.sum()) / 16000
+            if not batches:  # warm-up
+                model.encode(speech, lengths.to(args.device))
             tic = clock(args.device)
             enc_out, enc_lens = model.encode(speech, lengths.to(args.device))
             encoder_seconds += clock(args.device) - tic
-            for name, decoder in decoders.items():
+            batches.append((batch, enc_out, enc_lens))
+
+    def decode(config, batch_items, hyps=None, totals=None):
+        """Search seconds of one row over ``batch_items``; fills ``hyps`` and ``totals`` if given."""
+        seconds = 0.0
+        with torch.no_grad():
+            for batch, enc_out, enc_lens in batch_items:
                 counters = SearchCounters.for_lengths(enc_lens)
                 tic = clock(args.device)
-                nbests = decoder.search_encoded(enc_out, enc_lens, counters)
-                seconds[name] += clock(args.device) - tic
-                for key, nbest in zip(batch, nbests):
-                    hyps[name][key] = decoder.result(nbest[0])[0]
-                for k, v in counters.totals().items():
-                    totals[name][k] = totals[name].get(k, 0) + v
+                nbests = decode_encoded(model.joint_network, model.decoder, enc_out, enc_lens, config, counters,
+                                        blank_agreement_pass=False)
+                seconds += clock(args.device) - tic
+                if hyps is not None:
+                    for key, nbest in zip(batch, nbests):
+                        hyps[key] = speech2text.result(nbest[0])[0]
+                    for k, v in counters.totals().items():
+                        totals[k] = totals.get(k, 0) + v
+        return seconds
+
+    hyps = {name: {} for name, _, _ in table}
+    totals = {name: {} for name, _, _ in table}
+    for name, config, _ in table:  # warm-up (and ESPnet's searches built)
+        decode(config, batches[:1])
+    passes = {name: [] for name, _, _ in table}
+    for repeat in range(args.repeats):  # the first pass also collects the results and counters
+        for name, config, _ in table[repeat % len(table):] + table[: repeat % len(table)]:
+            passes[name].append(decode(config, batches, *((hyps[name], totals[name]) if repeat == 0 else ())))
+    seconds = {name: statistics.median(times) for name, times in passes.items()}
 
     print(f"{len(keys)} utterances of {args.data} ({audio_seconds:.0f} s of audio), model {args.exp / args.model}")
     print(f"device {args.device}, batch size {args.batch_size}, {args.num_threads} torch thread(s), "
           f"theta = {args.threshold}, max_sym_per_frame {args.max_sym_per_frame}, "
-          f"expansion beam {args.expansion_beam:g}; "
-          f"encoder: {encoder_seconds:.1f} s (RTF {encoder_seconds / audio_seconds:.4f}), the floor of every row")
-    print("| search | WER % | Del % | search s | search / encoder | RTF | speed-up vs plain | frame skip | label proj "
-          "| joint evals / kept frame |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          f"expansion beam {args.expansion_beam:g}, median of {args.repeats} passes; "
+          f"encoder: {encoder_seconds:.2f} s (RTF {encoder_seconds / audio_seconds:.4f}), the floor of every row")
+    print("| search | WER % | Del % | search s | search / encoder | RTF | speed-up vs plain | frame skip "
+          "| frames searched | label proj | joint evals / kept frame |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, _, plain_name in table:
         counts = error_counts([refs[k] for k in keys], [hyps[name][k] for k in keys], "word")
         plain = seconds[plain_name]
         t = totals[name]
         evals_per_frame = f"{t['joint_evaluations'] / t['frames_kept']:.2f}" if t["joint_evaluations"] else "-"
         print(
-            f"| {name} | {counts['Err']:.2f} | {counts['Del']:.2f} | {seconds[name]:.2f} | "
+            f"| {name} | {counts['Err']:.2f} | {counts['Del']:.2f} | {seconds[name]:.3f} | "
             f"{seconds[name] / encoder_seconds:.2f} | "
             f"{(encoder_seconds + seconds[name]) / audio_seconds:.4f} | {plain / seconds[name]:.2f}x | "
             f"{100 * (1 - t['frames_kept'] / t['frames']):.1f} % | "
+            f"{_percent(t['frames_searched'], t['frames'])} | "
             f"{_percent(t['label_projections'], t['joint_evaluations'])} | {evals_per_frame} |"
         )
 

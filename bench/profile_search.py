@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Where the batched search spends its time: beam and greedy search seconds on encoder outputs computed
-once, their ratio, and the search's cProfile (by own time: the prediction network's LSTM step, the
-joint, top-k, merging, the Python of the frame loop).
+"""Where the batched search spends its time: PyTorch calls per round and per frame, search seconds
+of beam and greedy on encoder outputs computed once, their ratio, and the beam search's cProfile.
 
-    cd egs/an4/asr1   # model configs hold paths relative to the recipe
-    python ../../../bench/profile_search.py --exp exp/asr_train_hat_iam_bpe30_seed2024 --data dump/raw/test \\
-        [--num_utts 30] [--batch_size 1] [--beam_size 4] [--top 25]
+A "PyTorch call" is one Python-level call that reaches PyTorch (a ``torch`` function, a tensor method
+or operator, indexing), counted with a ``TorchFunctionMode``; a round is one top-k of the beam search,
+one step of the label-looping greedy search.
+
+    cd egs/synth_en/asr1   # model configs hold paths relative to the recipe
+    python ../../../bench/profile_search.py --exp exp/asr_train_demo_bpe100 --data dump/raw/test \\
+        [--num_utts 30] [--batch_size 1] [--beam_size 4] [--threshold 0.95] [--top 25]
 """
 
 import argparse
@@ -16,10 +19,24 @@ from pathlib import Path
 
 import soundfile
 import torch
+from torch.overrides import TorchFunctionMode
 
 from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
 from espnet_hatiam.data.kaldi import read_table
 from espnet_hatiam.search import SearchConfig, SearchCounters
+
+
+class CallCounter(TorchFunctionMode):
+    """Counts the PyTorch calls made inside it, and the rounds (calls of the function named ``round_function``)."""
+
+    def __init__(self, round_function):
+        super().__init__()
+        self.round_function, self.calls, self.rounds = round_function, 0, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += 1
+        self.rounds += getattr(func, "__name__", "") == self.round_function
+        return func(*args, **(kwargs or {}))
 
 
 def main():
@@ -31,13 +48,18 @@ def main():
     parser.add_argument("--batch_size", type=int, default=1)
     parser.add_argument("--beam_size", type=int, default=4)
     parser.add_argument("--max_sym_per_frame", type=int, default=SearchConfig.max_sym_per_frame)
+    parser.add_argument("--threshold", type=float, default=0.95, help="theta_IAM and theta_HAT of the dual rows")
     parser.add_argument("--num_threads", type=int, default=1)
-    parser.add_argument("--top", type=int, default=25, help="profile rows")
+    parser.add_argument("--top", type=int, default=25, help="profile rows (0: no profile)")
     args = parser.parse_args()
     torch.set_num_threads(args.num_threads)
+    common = dict(max_sym_per_frame=args.max_sym_per_frame)
+    dual = dict(iam_blank_threshold=args.threshold, hat_blank_threshold=args.threshold)
     searches = {
-        "beam": SearchConfig(beam_size=args.beam_size, max_sym_per_frame=args.max_sym_per_frame),
-        "greedy": SearchConfig(search_type="greedy", max_sym_per_frame=args.max_sym_per_frame),
+        "beam": SearchConfig(beam_size=args.beam_size, **common),
+        "beam + dual": SearchConfig(beam_size=args.beam_size, **common, **dual),
+        "greedy": SearchConfig(search_type="greedy", **common),
+        "greedy + dual": SearchConfig(search_type="greedy", **common, **dual),
     }
     decoders = {name: HATSpeech2Text(args.exp / "config.yaml", args.exp / args.model, search_config=config)
                 for name, config in searches.items()}
@@ -47,26 +69,44 @@ def main():
     encoded = []
     with torch.no_grad():
         for start in range(0, len(keys), args.batch_size):
-            audio = [torch.from_numpy(soundfile.read(wavs[k], dtype="float32")[0]) for k in keys[start : start + args.batch_size]]
+            audio = [torch.from_numpy(soundfile.read(wavs[k], dtype="float32")[0])
+                     for k in keys[start : start + args.batch_size]]
             lengths = torch.tensor([a.numel() for a in audio])
             encoded.append(model.encode(torch.nn.utils.rnn.pad_sequence(audio, batch_first=True), lengths))
 
     def run(name):
+        totals = {}
         tic = time.perf_counter()
         for enc_out, enc_lens in encoded:
-            decoders[name].search_encoded(enc_out, enc_lens, SearchCounters.for_lengths(enc_lens))
-        return time.perf_counter() - tic
+            counters = SearchCounters.for_lengths(enc_lens)
+            decoders[name].search_encoded(enc_out, enc_lens, counters)
+            for key, value in counters.totals().items():
+                totals[key] = totals.get(key, 0) + value
+        return time.perf_counter() - tic, totals
 
-    seconds = {name: run(name) for name in decoders}
+    for name in decoders:  # warm-up
+        run(name)
     frames = sum(int(lens.sum()) for _, lens in encoded)
-    print(f"{len(keys)} utterances, {frames} encoder frames, batch {args.batch_size}, {args.num_threads} thread(s): "
-          f"beam {args.beam_size} {seconds['beam']:.2f} s, greedy {seconds['greedy']:.2f} s, "
-          f"beam / greedy {seconds['beam'] / seconds['greedy']:.2f}")
-    profile = cProfile.Profile()
-    profile.enable()
-    run("beam")
-    profile.disable()
-    pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
+    print(f"{len(keys)} utterances, {frames} encoder frames, batch {args.batch_size}, {args.num_threads} thread(s), "
+          f"beam {args.beam_size}, max_sym_per_frame {args.max_sym_per_frame}, theta {args.threshold}")
+    print("| search | search s | PyTorch calls | rounds | calls / round | frames searched | calls / frame searched "
+          "| calls / encoder frame |")
+    print("|---|---|---|---|---|---|---|---|")
+    seconds = {}
+    for name in decoders:
+        seconds[name], totals = min((run(name) for _ in range(3)), key=lambda r: r[0])
+        with CallCounter("topk" if name.startswith("beam") else "max") as counter:
+            run(name)
+        print(f"| {name} | {seconds[name]:.2f} | {counter.calls} | {counter.rounds} | "
+              f"{counter.calls / max(counter.rounds, 1):.1f} | {totals['frames_searched']} | "
+              f"{counter.calls / max(totals['frames_searched'], 1):.1f} | {counter.calls / frames:.1f} |")
+    print(f"beam / greedy (search seconds, best of 3): {seconds['beam'] / seconds['greedy']:.2f}")
+    if args.top:
+        profile = cProfile.Profile()
+        profile.enable()
+        run("beam")
+        profile.disable()
+        pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
 
 
 if __name__ == "__main__":

@@ -135,20 +135,23 @@ def test_iam_threshold_skips_exactly_the_certain_blank_frames(model):
         assert torch.equal(kept[b, : kept_lens[b]], expected)
 
 
-@pytest.mark.parametrize("beam", [1, 4])
-def test_hat_threshold_passes_the_easy_frames_and_drops_their_label_projections(model, beam):
+@pytest.mark.parametrize("beam, plan", [(1, "select"), (4, "select"), (4, "mask")])
+def test_hat_threshold_passes_the_easy_frames_and_drops_their_label_projections(model, beam, plan):
     easy_model = _certain_blank_model(model)
     enc_out, enc_lens, easy = _easy_frames(*_encoder_output())
-    plain, plain_counters = _search(easy_model, enc_out, enc_lens, beam)
-    fast, counters = _search(easy_model, enc_out, enc_lens, beam, hat_blank_threshold=0.99)
+    plain, plain_counters = _search(easy_model, enc_out, enc_lens, beam, row_plan=plan)
+    fast, counters = _search(easy_model, enc_out, enc_lens, beam, hat_blank_threshold=0.99, row_plan=plan)
     assert [h[0].token_ids for h in fast] == [h[0].token_ids for h in plain]
-    # the loop visits exactly the frames that are not blank-certain for every hypothesis
-    assert torch.equal(counters.frames_searched, enc_lens - easy.sum(1))
     if beam == 1:  # label-looping: on the easy frames P(blank) >= 0.5, no label can win there anyway
+        assert torch.equal(counters.frames_searched, enc_lens - easy.sum(1))
         assert torch.equal(counters.label_projections, plain_counters.label_projections)
-    else:
-        assert torch.equal(plain_counters.frames_searched, enc_lens)
-        assert (counters.label_projections < plain_counters.label_projections).all()
+        return
+    assert torch.equal(plain_counters.frames_searched, enc_lens)
+    assert (counters.label_projections < plain_counters.label_projections).all()
+    if plan == "mask":  # looks ahead before every frame: visits exactly the frames not blank-certain
+        assert torch.equal(counters.frames_searched, enc_lens - easy.sum(1))
+    else:  # looks ahead only after a frame without a label (here the first frame, easy: one pass)
+        assert torch.equal(counters.frames_searched, enc_lens - 1)
 
 
 def test_blank_certain_run_equals_a_frame_by_frame_scan():
@@ -257,24 +260,30 @@ def _reference_modified_beam_search(model, enc_out, beam, bonus=None, max_sym=Se
 
 
 @pytest.mark.parametrize("max_sym", [1, 2, 3])
-def test_beam_search_equals_slow_reference_and_merges_equal_sequences(model, monkeypatch, max_sym):
-    import espnet_hatiam.search.beam as beam_module
+@pytest.mark.parametrize("plan", ["select", "mask"])
+def test_beam_search_equals_slow_reference_and_merges_equal_sequences(model, monkeypatch, max_sym, plan):
+    from espnet_hatiam.search import beam_state
 
     merged = []
-    merge = beam_module._merge_equal_sequences
+    merge, add = beam_state.merge_equal_sequences, beam_state._log_add_exp
 
     def counting_merge(scores, labels, active, later_slot):
         out = merge(scores, labels, active, later_slot)
         merged.append(int(((scores.view(-1, 1) > float("-inf")) & ~out[1]).sum()))
         return out
 
-    monkeypatch.setattr(beam_module, "_merge_equal_sequences", counting_merge)
+    def counting_add(a, b):
+        merged.append(1)
+        return add(a, b)
+
+    monkeypatch.setattr(beam_state, "merge_equal_sequences", counting_merge)
+    monkeypatch.setattr(beam_state, "_log_add_exp", counting_add)
     enc_out, enc_lens = _encoder_output(frames=(12, 7), batch=2)
     # Every frame twice: a label can be emitted on either copy, so equal sequences meet.
     enc_out = enc_out.repeat_interleave(2, dim=1)[:, :12]
     with torch.no_grad():
         batched = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4,
-                                       max_sym_per_frame=max_sym)
+                                       max_sym_per_frame=max_sym, row_plan=plan)
         for b in range(2):
             labels, score = _reference_modified_beam_search(model, enc_out[b, : enc_lens[b]], 4, max_sym=max_sym)
             assert batched[b][0].token_ids == labels
@@ -300,14 +309,14 @@ def test_expansion_beam_equals_slow_reference_and_saves_joint_evaluations(model)
 
 
 def test_merging_compares_whole_label_sequences_and_frame_positions():
-    from espnet_hatiam.search.beam import _merge_equal_sequences
+    from espnet_hatiam.search.beam_state import merge_equal_sequences
 
     scores = torch.tensor([[-1.0, -2.0, -3.0, -4.0]])
     # Slots 0 and 1 hold permutations of one multiset (what an order-blind hash would equate);
     # slot 2 repeats slot 0, slot 3 too but is still on the frame.
     labels = torch.tensor([[[1, 2], [2, 1], [1, 2], [1, 2]]])
     active = torch.tensor([[False, False, False, True]])
-    merged, keep = _merge_equal_sequences(scores, labels, active, torch.arange(4).view(4, 1) > torch.arange(4))
+    merged, keep = merge_equal_sequences(scores, labels, active, torch.arange(4).view(4, 1) > torch.arange(4))
     assert keep.view(-1).tolist() == [True, True, False, True]
     merged = merged.view(-1)
     assert merged[0] == pytest.approx(float(torch.logaddexp(torch.tensor(-1.0), torch.tensor(-3.0))))
@@ -461,9 +470,9 @@ def test_prediction_network_follows_changed_weights(change):
 def _refuse_host_synchronisation(monkeypatch):
     """The frame loop may not ask the device for a value: no ``item``, ``int``, ``float``, ``tolist``,
     ``nonzero``, tensor in an ``if`` or boolean-mask indexing. The copy of the result after the loop
-    (``_nbest_lists``, ``_hypotheses``) is exempt."""
-    import espnet_hatiam.search.beam as beam_module
+    (``MaskedBeam.nbest``, ``greedy._hypotheses``) is exempt."""
     import espnet_hatiam.search.greedy as greedy_module
+    from espnet_hatiam.search.beam_state import MaskedBeam
 
     exempt = []
 
@@ -485,7 +494,7 @@ def _refuse_host_synchronisation(monkeypatch):
                 raise AssertionError(f"host synchronisation in the masked search: boolean-mask {_name}")
             return _original(self, index, *args)
         monkeypatch.setattr(torch.Tensor, name, indexing)
-    for module, name in ((beam_module, "_nbest_lists"), (greedy_module, "_hypotheses")):
+    for module, name in ((MaskedBeam, "nbest"), (greedy_module, "_hypotheses")):
         def exempted(*args, _original=getattr(module, name)):
             exempt.append(True)
             try:
@@ -519,7 +528,9 @@ def test_the_masked_plan_returns_the_selecting_plans_hypotheses(model, max_sym, 
     assert [[h.token_ids for h in n] for n in masked] == [[h.token_ids for h in n] for n in selecting]
     for a, b in zip(selecting, masked):
         assert [h.score for h in b] == pytest.approx([h.score for h in a], abs=1e-5)  # rows stepped apart or together
-    for name in ("joint_evaluations", "label_projections", "frames_searched"):
+    # with HAT-blank thresholding the selecting plan looks ahead less often: more frames searched one by one
+    for name in ("label_projections",) if hat_threshold < 1 else ("joint_evaluations", "label_projections",
+                                                                  "frames_searched"):
         assert torch.equal(getattr(counted, name), getattr(masked_counted, name)), name
 
 
@@ -555,9 +566,9 @@ def test_the_host_sync_guard_fails_when_the_masked_plan_reads_a_value(model, mon
              "tolist": lambda x: x.tolist(), "bool": lambda x: bool(x.any()), "mask index": lambda x: x[x]}
     advance = beam_state.BeamState.advance
 
-    def advance_with_a_read(self, joint, prediction, fusion, token, stepping, select):
+    def advance_with_a_read(self, token, rows=None, stepping=None):
         reads[sync](stepping)
-        return advance(self, joint, prediction, fusion, token, stepping, select)
+        return advance(self, token, rows, stepping)
 
     monkeypatch.setattr(beam_state.BeamState, "advance", advance_with_a_read)
     _refuse_host_synchronisation(monkeypatch)

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import torch
 
-from espnet_hatiam.search.beam_state import NEG_INF, BeamState, EncodedFrames
+from espnet_hatiam.search.beam_state import NEG_INF, EncodedFrames, HostBeam, MaskedBeam
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
 from espnet_hatiam.search.frame_skip import WINDOW, blank_certain_run, blank_logit_bound
@@ -64,105 +64,86 @@ def modified_beam_search(
     config = SearchConfig(beam_size=beam_size, nbest=nbest, max_sym_per_frame=max_sym_per_frame,
                           hat_blank_threshold=hat_blank_threshold, expansion_beam=expansion_beam,
                           row_plan=row_plan).for_joint(joint)
-    select, device = not config.masks_rows(enc_out.device), enc_out.device
+    masked, device = config.masks_rows(enc_out.device), enc_out.device
     (batch, frames), K, S, V1 = enc_out.shape[:2], beam_size, max_sym_per_frame, joint.vocab_size
     rows, bound = batch * K, blank_logit_bound(hat_blank_threshold)
     windowed = bound < math.inf
     weight, bias = joint.output_layer()
     weight_t = weight.t()
+    carried = torch.full((1, V1), NEG_INF, device=device)
+    carried[0, 0] = 0.0  # the log-probs of a hypothesis off the frame: it competes unchanged
     encoded = EncodedFrames(joint, enc_out, enc_lens, WINDOW if windowed else 1)
     prediction = PredictionNetwork(decoder)
-    beam = BeamState.initial(joint, prediction, fusion, batch, K, frames * S + 1, device)
-    slots = torch.arange(K, device=device)
-    later_slot = slots.view(K, 1) > slots  # (K, K): slot i after slot j
-    first_row = (torch.arange(batch, device=device) * K).view(batch, 1)
+    state_args = (joint, prediction, fusion, batch, K, device)
+    beam = MaskedBeam(*state_args, max_labels=frames * S + 1) if masked else HostBeam(*state_args)
     t = torch.zeros(batch, 1, dtype=torch.long, device=device)  # each utterance's frame pointer
-    evaluations = torch.zeros(rows, 1, dtype=torch.long, device=device)  # counted on the device, copied once
-    projections, visited = torch.zeros_like(evaluations), torch.zeros(batch, 1, dtype=torch.long, device=device)
+    window_rows = torch.arange(rows, device=device) * WINDOW
+    rounds, window_evaluations, visited = [], [], []  # counted on the device, summed once
 
     for step in range(frames):  # each step moves every live pointer on by at least one frame
-        if windowed:  # pass the blank-certain run, then search the first uncertain frame
+        # pass the blank-certain run, then search the first uncertain frame; the selecting plan looks ahead
+        # only after a frame on which no hypothesis emitted (a run rarely follows a label; any frame
+        # searched instead of passed gets the same result)
+        if windowed and (masked or not beam.emitted):
             window, valid = encoded.window(t)
             hiddens = joint.hidden(window.unsqueeze(1), beam.dec_proj.view(batch, K, 1, -1))  # (B, K, W, J)
             blank_logits = torch.addmv(bias[0], hiddens.view(-1, hiddens.size(-1)), weight[0]).view(batch, K, -1)
-            evaluations += valid.sum(1, keepdim=True).repeat_interleave(K, 0)
             run, _, blank = blank_certain_run(blank_logits, bound, valid, beam.scores.view(batch, K, 1) == NEG_INF)
+            window_evaluations.append(valid)
             beam.scores = beam.scores + blank.view(rows, 1)
             t = t + run
             at_frame = (t < encoded.lens) & (run < WINDOW)
-            hidden = hiddens.view(rows * WINDOW, -1)[torch.arange(rows, device=device) * WINDOW
-                                                       + run.clamp(max=WINDOW - 1).repeat_interleave(K)]
+            hidden = hiddens.view(rows * WINDOW, -1)[window_rows + run.clamp(max=WINDOW - 1).repeat_interleave(K)]
+            from_window = True
         else:
-            at_frame = t < encoded.lens
-            hidden = None
-        if select and not at_frame.any():
-            if windowed and (t < encoded.lens).any():
+            at_frame, hidden, from_window = t < encoded.lens, None, False
+        visited.append(at_frame)
+        on_frame = beam.start_frame(at_frame)
+        if not masked and not any(on_frame):
+            if windowed and bool((t < encoded.lens).any()):
                 continue
             break
-        visited += at_frame
         enc_t = encoded.at(t, K)
-        active = at_frame.repeat_interleave(K, 0) & (beam.scores > NEG_INF)  # (R, 1)
         for s in range(S):
-            width = min(beam.labels.size(1), step * S + s + 1)  # room for this round's label
             hidden = joint.hidden(enc_t, beam.dec_proj) if hidden is None else hidden
             logits = torch.addmm(bias, hidden, weight_t)  # (R, V+1), blank logit first
             log_probs = joint.log_probs_from_logits(logits)
-            inactive = ~active
-            no_labels = inactive | (logits[:, :1] >= bound) if windowed else inactive
-            log_probs[:, 1:].masked_fill_(no_labels, NEG_INF)
-            log_probs[:, :1].masked_fill_(inactive, 0.0)  # those off the frame compete unchanged
+            if not beam.all_active:
+                log_probs = torch.where(beam.active, log_probs, carried)
+            certain = None
+            if windowed:  # no label candidates where P(blank) >= theta
+                certain = logits[:, :1] >= bound
+                log_probs[:, 1:].masked_fill_(certain, NEG_INF)
             if fusion is not None:
                 log_probs[:, 1:] += beam.bonus
-            if s or not windowed:  # round 0's joint hidden came from the window (counted there)
-                evaluations += active
-            projections += ~no_labels
-
+            rounds.append((beam.active, certain, s == 0 and from_window))
             top, index = (beam.scores + log_probs).view(batch, K * V1).topk(K)
-            parent, token = index // V1, (index % V1).view(rows, 1)
-            emitted = token != 0
-            stays = emitted if s + 1 < S else torch.zeros_like(emitted)
-            if s + 1 < S and expansion_beam != math.inf:  # far below the best: no more rounds on this frame
-                stays = stays & (top >= top[:, :1] - expansion_beam).view(rows, 1)
-            labels = beam.reorder((parent + first_row).view(rows), token, width)
-            beam.scores, keep = _merge_equal_sequences(top, labels.view(batch, K, width), stays.view(batch, K),
-                                                       later_slot)
-            beam.advance(joint, prediction, fusion, token, keep & emitted, select)
-            active = stays & keep
-            hidden = None
-            if select and not active.any():
+            if not beam.choose(top, index, s + 1 < S, expansion_beam):
                 break
+            hidden = None
         t = t + at_frame
 
     if counters is not None:
-        counters.joint_evaluations += evaluations.view(batch, K).sum(1).cpu()
-        counters.label_projections += projections.view(batch, K).sum(1).cpu()
-        counters.frames_searched += visited.view(batch).cpu()
-    return _nbest_lists(beam, batch, K, nbest)
+        _count(counters, rounds, window_evaluations, visited, batch, K)
+    return [[Hypothesis(labels, score) for labels, score in nbest_list] for nbest_list in beam.nbest(nbest)]
 
 
-def _merge_equal_sequences(scores: torch.Tensor, labels: torch.Tensor, active: torch.Tensor,
-                           later_slot: torch.Tensor):
-    """Merge slots of an utterance that hold the same label sequence at the same frame position.
+def _count(counters: SearchCounters, rounds, window_evaluations, visited, batch: int, K: int) -> None:
+    """Add the joint evaluations (window frames and rounds, but round 0 after a window, whose joint hidden
+    came from it), label projections and frames searched to ``counters``, per utterance."""
+    if not visited:
+        return
+    evaluations = torch.zeros(batch, 1, dtype=torch.long, device=visited[0].device)
+    projections = torch.zeros_like(evaluations)
+    for valid in window_evaluations:
+        evaluations += K * valid.sum(1, keepdim=True)
+    for active, certain, from_window in rounds:
+        needed = active if certain is None else active & ~certain
+        projections += needed.view(batch, K).sum(1, keepdim=True)
+        if not from_window:
+            evaluations += active.view(batch, K).sum(1, keepdim=True)
+    counters.joint_evaluations += evaluations.view(-1).cpu()
+    counters.label_projections += projections.view(-1).cpu()
+    counters.frames_searched += torch.stack(visited).sum(0).view(-1).cpu()
 
-    ``scores (B, K)`` sorted descending per utterance, ``labels (B, K, L)`` zero-padded,
-    ``active (B, K)`` (still on the current frame), ``later_slot (K, K)`` (i > j). The first (best)
-    slot of each group gets the log-sum-exp of the group; the others become -inf. Sequences are
-    compared exactly, element by element. Returns ``(merged scores (B*K, 1), kept (B*K, 1))``:
-    kept, the finite first slots of the groups.
-    """
-    same = (labels.unsqueeze(2) == labels.unsqueeze(1)).all(-1) & (active.unsqueeze(2) == active.unsqueeze(1))
-    repeated = (same & later_slot).any(-1)  # (B, K): an earlier slot holds the same hypothesis
-    merged = torch.logsumexp(scores.unsqueeze(1).masked_fill(~same, NEG_INF), -1).masked_fill_(repeated, NEG_INF)
-    merged = merged.view(-1, 1)
-    return merged, merged > NEG_INF
 
-
-def _nbest_lists(beam: BeamState, batch: int, K: int, nbest: int) -> List[List[Hypothesis]]:
-    """The ``nbest`` best slots of each utterance, in input order."""
-    scores, labels, lengths = beam.scores.view(batch, K).cpu(), beam.labels.cpu(), beam.lengths.view(-1).tolist()
-    result: List[List[Hypothesis]] = []
-    for b in range(batch):
-        best = scores[b].topk(nbest)
-        result.append([Hypothesis(labels[b * K + k, : lengths[b * K + k]].tolist(), score)
-                       for score, k in zip(best.values.tolist(), best.indices.tolist()) if score > NEG_INF])
-    return result

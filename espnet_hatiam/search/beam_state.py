@@ -1,13 +1,18 @@
 """What a batched search carries between rounds: the encoder frames it reads and its beam of hypotheses.
 
-:class:`EncodedFrames` looks up projected encoder frames at per-utterance frame pointers;
-:class:`BeamState` holds B x K hypotheses as rows r = b*K + k (greedy search: K = 1) with
-``reorder`` (rows take their parents' hypotheses) and ``advance`` (the prediction network and the LM
-step on the rows that emitted).
+:class:`EncodedFrames` looks up projected encoder frames at per-utterance frame pointers.
+:class:`BeamState` holds B x K hypotheses as rows r = b*K + k (greedy search: K = 1): the scores
+and the rows' prediction-network (and LM) state on the device, ``reorder`` (rows take their
+parents' hypotheses) and ``advance`` (the prediction network steps on the rows that emitted).
+Its two row plans differ in where the labels live and how a round's top-K becomes the next beam
+(:meth:`choose`): :class:`HostBeam` (row plan select) reads the K best candidates of each
+utterance and keeps the label sequences, the merge and the choice of rows on the host, a few
+plain Python operations on K values instead of dozens of tensor calls; :class:`MaskedBeam` (row
+plan mask) keeps everything on the device, with masks, and never waits for it.
 """
 
-from dataclasses import dataclass
-from typing import Optional
+import math
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -42,84 +47,209 @@ class EncodedFrames:
         return self.flat[(self.start + t).repeat_interleave(repeats)]
 
 
-@dataclass
 class BeamState:
     """B utterances x K hypotheses as R = B*K rows (row b*K + k: utterance b's slot k).
 
-    scores ``(R, 1)`` (-inf: empty slot); labels ``(R, L)`` zero beyond lengths ``(R, 1)``;
+    scores ``(R, 1)`` (-inf: empty slot); active ``(R, 1)``: the rows still on the current frame;
     dec_proj ``(R, J)`` the projected prediction-network output W_p g; state the prediction
-    network's ``(layers, R, H)``; with LM fusion, lm_state and bonus ``(R, V)`` (the label bonuses).
+    network's ``(layers, R, H)``; with LM fusion, lm_state and bonus ``(R, V)`` (label bonuses).
     """
 
-    scores: torch.Tensor
-    labels: torch.Tensor
-    lengths: torch.Tensor
-    dec_proj: torch.Tensor
-    state: State
-    lm_state: Optional[State] = None
-    bonus: Optional[torch.Tensor] = None
-
-    @classmethod
-    def initial(cls, joint: TransducerJoint, prediction: PredictionNetwork, fusion: Optional[RNNLMFusion],
-                batch: int, beam: int, max_labels: int, device: torch.device) -> "BeamState":
-        """Slot 0 of each utterance holds the empty hypothesis (score 0), the others are empty."""
-        rows = batch * beam
-        dec_out, state = prediction.initial(rows, device)
+    def __init__(self, joint: TransducerJoint, prediction: PredictionNetwork, fusion: Optional[RNNLMFusion],
+                 batch: int, beam: int, device: torch.device):
+        self.joint, self.prediction, self.fusion, self.device = joint, prediction, fusion, device
+        self.batch, self.beam, self.rows, self.vocab = batch, beam, batch * beam, joint.vocab_size
+        dec_out, self.state = prediction.initial(self.rows, device)
+        self.dec_proj = joint.project_decoder(dec_out)
         scores = torch.full((batch, beam), NEG_INF, device=device)
         scores[:, 0] = 0.0
-        beam_state = cls(scores.view(rows, 1), torch.zeros(rows, max_labels, dtype=torch.long, device=device),
-                         torch.zeros(rows, 1, dtype=torch.long, device=device), joint.project_decoder(dec_out), state)
+        self.scores = scores.view(self.rows, 1)
+        self.active = torch.zeros(self.rows, 1, dtype=torch.bool, device=device)
+        self.all_active = False  # known on the host: every row is on the frame (no mask needed)
+        self.lm_state = self.bonus = None
         if fusion is not None:
-            lm_log_probs, beam_state.lm_state = fusion.initial(rows, device)
-            beam_state.bonus = fusion.bonus(lm_log_probs, beam_state.dec_proj)
-        return beam_state
+            lm_log_probs, self.lm_state = fusion.initial(self.rows, device)
+            self.bonus = fusion.bonus(lm_log_probs, self.dec_proj)
 
-    def reorder(self, source: torch.Tensor, token: torch.Tensor, width: int) -> torch.Tensor:
-        """Row r takes row ``source[r]``'s hypothesis extended by ``token[r]`` (0: blank, no label).
-
-        ``source (R,)``, ``token (R, 1)``; ``width`` bounds the new lengths (the labels beyond it are
-        zero and stay so). Returns the new labels ``(R, width)``, a view of the state's buffer.
-        """
-        labels = self.labels[:, :width]
-        labels.copy_(labels.index_select(0, source))
-        self.lengths = self.lengths.index_select(0, source)
-        labels.scatter_(1, self.lengths, token)
-        self.lengths += token != 0
+    def reorder(self, source: torch.Tensor) -> None:
+        """Row r takes row ``source[r]``'s state ``(R,)``."""
         self.dec_proj = self.dec_proj.index_select(0, source)
         self.state = _rows(self.state, source)
         if self.bonus is not None:
             self.bonus = self.bonus.index_select(0, source)
             self.lm_state = _rows(self.lm_state, source)
-        return labels
 
-    def advance(self, joint: TransducerJoint, prediction: PredictionNetwork, fusion: Optional[RNNLMFusion],
-                token: torch.Tensor, stepping: torch.Tensor, select: bool) -> None:
-        """The rows ``stepping (R, 1)`` emitted ``token (R, 1)``: step their prediction network (and LM).
+    def advance(self, token: torch.Tensor, rows: Optional[torch.Tensor] = None,
+                stepping: Optional[torch.Tensor] = None) -> None:
+        """The rows that emitted ``token`` step their prediction network (and LM).
 
-        ``select``: step only those rows (their indices read on the host; none: no step);
-        else step every row and keep the stepping rows' results (no host synchronisation).
+        Either ``rows (M,)`` with ``token (M,)``: step those rows only; or ``stepping (R, 1)`` with
+        ``token (R, 1)``: step every row and keep the stepping rows' results (no host synchronisation).
         """
-        if select:
-            rows = stepping.view(-1).nonzero().squeeze(1)
-            if rows.numel() == 0:
-                return
-            tokens = token.view(-1)[rows]
-            out, new_state = prediction.step(tokens, _rows(self.state, rows))
-            self.dec_proj.index_copy_(0, rows, joint.project_decoder(out))
+        tokens = token.view(-1)
+        state, lm_state = self.state, self.lm_state
+        if rows is not None:
+            state, lm_state = _rows(state, rows), None if lm_state is None else _rows(lm_state, rows)
+        out, new_state = self.prediction.step(tokens, state)
+        dec_proj = self.joint.project_decoder(out)
+        if self.fusion is not None:
+            lm_log_probs, new_lm_state = self.fusion.step(tokens, lm_state)
+            bonus = self.fusion.bonus(lm_log_probs, dec_proj)
+        if rows is not None:
+            self.dec_proj.index_copy_(0, rows, dec_proj)
             _copy_rows(self.state, rows, new_state)
-            if fusion is not None:
-                lm_log_probs, new_lm_state = fusion.step(tokens, _rows(self.lm_state, rows))
-                self.bonus.index_copy_(0, rows, fusion.bonus(lm_log_probs, self.dec_proj[rows]))
+            if self.fusion is not None:
+                self.bonus.index_copy_(0, rows, bonus)
                 _copy_rows(self.lm_state, rows, new_lm_state)
             return
-        tokens = token.view(-1)
-        out, new_state = prediction.step(tokens, self.state)
-        self.dec_proj = torch.where(stepping, joint.project_decoder(out), self.dec_proj)
+        self.dec_proj = torch.where(stepping, dec_proj, self.dec_proj)
         self.state = _where_rows(stepping, new_state, self.state)
-        if fusion is not None:
-            lm_log_probs, new_lm_state = fusion.step(tokens, self.lm_state)
-            self.bonus = torch.where(stepping, fusion.bonus(lm_log_probs, self.dec_proj), self.bonus)
+        if self.fusion is not None:
+            self.bonus = torch.where(stepping, bonus, self.bonus)
             self.lm_state = _where_rows(stepping, new_lm_state, self.lm_state)
+
+
+class HostBeam(BeamState):
+    """Row plan select: label sequences as tuples on the host, the round's choice made there."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.labels: List[Tuple[int, ...]] = [()] * self.rows
+        self.finite = [k == 0 for _ in range(self.batch) for k in range(self.beam)]
+        self.identity = list(range(self.rows))
+        self.emitted = False  # a hypothesis kept in the beam emitted on the current frame
+
+    def start_frame(self, at_frame: torch.Tensor) -> List[bool]:
+        """Rows on a frame: the finite slots of the utterances ``at_frame (B, 1)``; returns them."""
+        at = at_frame.view(-1).tolist()
+        self.emitted = False
+        active = [at[r // self.beam] and self.finite[r] for r in range(self.rows)]
+        self._set_active(active)
+        return at
+
+    def _set_active(self, active: List[bool]) -> None:
+        self.active_rows = active
+        self.all_active = all(active)
+        self.active = torch.tensor(active, device=self.device).view(-1, 1)
+
+    def choose(self, top: torch.Tensor, index: torch.Tensor, more_rounds: bool, expansion_beam: float) -> bool:
+        """The next beam from each utterance's top-K candidates ``(B, K)`` (flat index parent * (V+1) + token).
+
+        A label keeps a candidate on the frame while ``more_rounds`` and it is within ``expansion_beam``
+        of the utterance's best; candidates with the same label sequence and frame position merge
+        (log-sum-exp into the best). Returns whether any row is still on the frame.
+        """
+        K, V1 = self.beam, self.vocab
+        source, scores, labels, active, step_rows, step_tokens = [], [], [], [], [], []
+        for b, (values, indices) in enumerate(zip(top.tolist(), index.tolist())):
+            groups = {}  # (labels, stays) -> its first row
+            for value, i in zip(values, indices):
+                parent, token = b * K + i // V1, i % V1
+                seq = self.labels[parent] + (token,) if token else self.labels[parent]
+                stays = bool(token) and more_rounds and value >= values[0] - expansion_beam
+                row = len(source)
+                source.append(parent)
+                labels.append(seq)
+                first = groups.setdefault((seq, stays), row) if value > NEG_INF else row
+                if first != row:
+                    scores[first] = _log_add_exp(scores[first], value)
+                kept = value > NEG_INF and first == row
+                scores.append(value if kept else NEG_INF)
+                active.append(kept and stays)
+                if kept and token:
+                    step_rows.append(row)
+                    step_tokens.append(token)
+        device = self.device
+        self.labels, self.finite = labels, [v > NEG_INF for v in scores]
+        self.scores = torch.tensor(scores, device=device).view(-1, 1)
+        if source != self.identity:
+            self.reorder(torch.tensor(source, device=device))
+        if step_rows:
+            self.emitted = True
+            self.advance(torch.tensor(step_tokens, device=device), torch.tensor(step_rows, device=device))
+        self._set_active(active)
+        return any(active)
+
+    def nbest(self, nbest: int) -> List[List[Tuple[List[int], float]]]:
+        """The ``nbest`` best ``(labels, score)`` of each utterance, best first."""
+        scores = self.scores.view(-1).tolist()
+        return [[(list(self.labels[r]), scores[r])
+                 for r in sorted(range(b * self.beam, (b + 1) * self.beam), key=lambda r: -scores[r])[:nbest]
+                 if scores[r] > NEG_INF] for b in range(self.batch)]
+
+
+class MaskedBeam(BeamState):
+    """Row plan mask: labels ``(R, L)`` zero beyond lengths ``(R, 1)``, the round's choice in tensors."""
+
+    def __init__(self, *args, max_labels: int):
+        super().__init__(*args)
+        device = self.device
+        self.labels = torch.zeros(self.rows, max_labels, dtype=torch.long, device=device)
+        self.lengths = torch.zeros(self.rows, 1, dtype=torch.long, device=device)
+        slots = torch.arange(self.beam, device=device)
+        self.later_slot = slots.view(-1, 1) > slots  # (K, K): slot i after slot j
+        self.first_row = (torch.arange(self.batch, device=device) * self.beam).view(-1, 1)
+        self.width = 0  # labels a row may hold: one more each round
+        self.emitted = True  # unknown on the host
+
+    def start_frame(self, at_frame: torch.Tensor) -> None:
+        """Rows on a frame: the finite slots of the utterances ``at_frame (B, 1)``."""
+        self.active = at_frame.repeat_interleave(self.beam, 0) & (self.scores > NEG_INF)
+
+    def choose(self, top: torch.Tensor, index: torch.Tensor, more_rounds: bool, expansion_beam: float) -> bool:
+        """As :meth:`HostBeam.choose`, on the device (exact comparison of the label sequences); returns True."""
+        rows, V1 = self.rows, self.vocab
+        self.width = min(self.labels.size(1), self.width + 1)  # a round adds at most one label
+        parent, token = index // V1, (index % V1).view(rows, 1)
+        emitted = token != 0
+        stays = emitted if more_rounds else torch.zeros_like(emitted)
+        if more_rounds and expansion_beam != math.inf:  # far below the best: no more rounds on this frame
+            stays = stays & (top >= top[:, :1] - expansion_beam).view(rows, 1)
+        source = (parent + self.first_row).view(rows)
+        labels = self.labels[:, : self.width]
+        labels.copy_(labels.index_select(0, source))
+        self.lengths = self.lengths.index_select(0, source)
+        labels.scatter_(1, self.lengths, token)
+        self.lengths += emitted
+        self.scores, kept = merge_equal_sequences(top, labels.view(self.batch, self.beam, -1),
+                                                  stays.view(self.batch, self.beam), self.later_slot)
+        self.reorder(source)
+        self.advance(token, stepping=kept & emitted)
+        self.active = stays & kept
+        return True
+
+    def nbest(self, nbest: int) -> List[List[Tuple[List[int], float]]]:
+        """The ``nbest`` best ``(labels, score)`` of each utterance, best first."""
+        scores = self.scores.view(self.batch, self.beam).cpu()
+        labels, lengths = self.labels.cpu(), self.lengths.view(-1).tolist()
+        result = []
+        for b in range(self.batch):
+            best = scores[b].topk(nbest)
+            result.append([(labels[b * self.beam + k, : lengths[b * self.beam + k]].tolist(), score)
+                           for score, k in zip(best.values.tolist(), best.indices.tolist()) if score > NEG_INF])
+        return result
+
+
+def merge_equal_sequences(scores: torch.Tensor, labels: torch.Tensor, active: torch.Tensor,
+                          later_slot: torch.Tensor):
+    """Merge slots of an utterance that hold the same label sequence at the same frame position.
+
+    ``scores (B, K)`` sorted descending per utterance, ``labels (B, K, L)`` zero-padded,
+    ``active (B, K)`` (still on the current frame), ``later_slot (K, K)`` (i > j). The first (best)
+    slot of each group gets the log-sum-exp of the group; the others become -inf. Sequences are
+    compared exactly, element by element. Returns ``(merged scores (B*K, 1), kept (B*K, 1))``:
+    kept, the finite first slots of the groups.
+    """
+    same = (labels.unsqueeze(2) == labels.unsqueeze(1)).all(-1) & (active.unsqueeze(2) == active.unsqueeze(1))
+    repeated = (same & later_slot).any(-1)  # (B, K): an earlier slot holds the same hypothesis
+    merged = torch.logsumexp(scores.unsqueeze(1).masked_fill(~same, NEG_INF), -1).masked_fill_(repeated, NEG_INF)
+    merged = merged.view(-1, 1)
+    return merged, merged > NEG_INF
+
+
+def _log_add_exp(a: float, b: float) -> float:
+    high, low = max(a, b), min(a, b)
+    return high + math.log1p(math.exp(low - high))
 
 
 def _rows(state: State, index: torch.Tensor) -> State:

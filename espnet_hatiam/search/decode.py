@@ -1,5 +1,6 @@
 """The one search entry point: encoder output + :class:`SearchConfig` -> n-best lists."""
 
+import functools
 from typing import List, Optional
 
 import torch
@@ -26,6 +27,7 @@ def decode_encoded(
     config: SearchConfig,
     counters: Optional[SearchCounters] = None,
     fusion: Optional[RNNLMFusion] = None,
+    blank_agreement_pass: bool = True,
 ) -> List[List[Hypothesis]]:
     """IAM frame skipping, then the search ``config.search_type`` names, on ``(B, T, De)``.
 
@@ -34,13 +36,15 @@ def decode_encoded(
     search with both thresholds off also sets ``counters.blank_agreement`` (frames where the
     IAM and the greedy path agree on blank vs label, docs/METHOD.md section 6): the frames
     each label was emitted on come from the search, the IAM decisions from one batched pass
-    after it (the pass frame skipping makes; its time is part of the search's).
+    after it (the pass frame skipping makes; its time is part of the search's), unless
+    ``blank_agreement_pass`` is False (a benchmark that gives every search the same counters).
     """
     enc_out, enc_lens = iam_frame_skip(joint, enc_out, enc_lens, config.iam_blank_threshold)
     if counters is not None:
         counters.frames_kept = enc_lens.cpu().long()
     if config.search_type == "greedy":
-        measure = counters is not None and config.iam_blank_threshold >= 1.0 and config.hat_blank_threshold >= 1.0
+        measure = (blank_agreement_pass and counters is not None and config.iam_blank_threshold >= 1.0
+                   and config.hat_blank_threshold >= 1.0)
         frame_labels = torch.zeros(enc_out.shape[:2], dtype=torch.long) if measure else None
         hyps = greedy_search(joint, decoder, enc_out, enc_lens, config.max_sym_per_frame,
                              config.hat_blank_threshold, counters, frame_labels, config.row_plan)
@@ -56,15 +60,21 @@ def decode_encoded(
 
 def espnet_beam_search(joint, decoder, enc_out, enc_lens, config: SearchConfig) -> List[List[Hypothesis]]:
     """ESPnet's ``BeamSearchTransducer`` (``config.espnet_search_type``), one utterance at a time."""
-    from espnet2.asr.transducer.beam_search_transducer import BeamSearchTransducer
-
-    espnet_search = BeamSearchTransducer(
-        decoder=decoder, joint_network=joint, beam_size=config.beam_size, nbest=config.nbest,
-        search_type=config.espnet_search_type, score_norm=False,
-        **ESPNET_SEARCH_OPTIONS[config.espnet_search_type],
-    )
+    espnet_search = _espnet_search(decoder, joint, config)
     nbests = []
     for b in range(enc_out.size(0)):
         hyps = espnet_search(enc_out[b, : int(enc_lens[b])])
         nbests.append([Hypothesis([int(i) for i in h.yseq[1:] if i != 0], float(h.score)) for h in hyps])
     return nbests
+
+
+@functools.lru_cache(maxsize=16)
+def _espnet_search(decoder, joint, config: SearchConfig):
+    """ESPnet's ``BeamSearchTransducer`` for a model and config, built once (not in each call's time)."""
+    from espnet2.asr.transducer.beam_search_transducer import BeamSearchTransducer
+
+    return BeamSearchTransducer(
+        decoder=decoder, joint_network=joint, beam_size=config.beam_size, nbest=config.nbest,
+        search_type=config.espnet_search_type, score_norm=False,
+        **ESPNET_SEARCH_OPTIONS[config.espnet_search_type],
+    )

@@ -62,7 +62,7 @@ def greedy_search(
     weight_t = weight.t()
     encoded = EncodedFrames(joint, enc_out, enc_lens, width)
     prediction = PredictionNetwork(decoder)
-    beam = BeamState.initial(joint, prediction, None, batch, 1, 1, device)
+    beam = BeamState(joint, prediction, None, batch, 1, device)
     window_rows = torch.arange(batch, device=device) * width
     t = torch.zeros(batch, 1, dtype=torch.long, device=device)  # frame pointers
     on_frame = torch.zeros_like(t)  # labels emitted on frame t so far
@@ -97,7 +97,11 @@ def greedy_search(
         leave = at_frame & (~emit | (on_frame >= S))
         on_frame.masked_fill_(leave | ~at_frame, 0)
         t = f + leave
-        beam.advance(joint, prediction, None, token, emit, select)
+        if not select:
+            beam.advance(token, stepping=emit)
+        elif bool(emit.any()):
+            rows = emit.view(-1).nonzero().squeeze(1)
+            beam.advance(token.view(-1)[rows], rows)
         if select and not (t < encoded.lens).any():
             break
 
