@@ -558,3 +558,15 @@ def test_training_configs_build_their_models(recipe, vocab, blocks, size):
         assert type(model.specaug).__name__ == "SpecAug"
         if system != "train_espnet_ctc_att":
             assert model.iam_weight == (0.3 if system == "train_hat_iam" else 0.0)
+
+
+def test_mini_librispeech_decodes_hat_iam_in_every_mode_the_job_protocol_names(tmp_path):
+    """One job decodes HAT+IAM greedy, beam 4, IAM-only, HAT-only, a 5-point dual sweep, ESPnet maes and alsd."""
+    stand_in = _recipe_with_printing_hat_asr(tmp_path, MINI)
+    result = subprocess.run(["./run.sh", "--systems", "train_hat_iam", "--seeds", "2024", "--compare", "false"],
+                            cwd=stand_in, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    averaged = [call.splitlines() for call in result.stdout.split("---\n")[:-1] if "--inference_model" not in call]
+    modes = {c[len("conf/decode_"):-len(".yaml")] for c in averaged[0][averaged[0].index("--inference_configs") + 1].split()}
+    assert modes == {"greedy", "beam_sym4", "iam", "hat", "dual_0.6", "dual_0.8", "dual_0.9", "dual_0.95", "dual_0.99",
+                     "espnet_maes", "espnet_alsd"}

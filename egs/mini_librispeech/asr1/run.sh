@@ -16,6 +16,7 @@ exec scripts/run_systems.sh \
     --test_sets "dev test" \
     --nbpe 300 \
     --systems "train_hat_iam train_hat train_espnet_ctc_att" \
+    --decode_configs "conf/decode_greedy.yaml conf/decode_beam_sym4.yaml conf/decode_iam.yaml conf/decode_hat.yaml conf/decode_dual_0.6.yaml conf/decode_dual_0.8.yaml conf/decode_dual_0.9.yaml conf/decode_dual_0.95.yaml conf/decode_dual_0.99.yaml conf/decode_espnet_maes.yaml conf/decode_espnet_alsd.yaml" \
     --espnet_searches "maes alsd" \
     --espnet_search_systems train_hat_iam \
     --pairs "train_hat_iam:train_hat train_hat_iam:train_espnet_ctc_att train_hat_iam@dual_0.95:train_hat_iam@beam_sym4" \
