@@ -35,12 +35,13 @@ class EncodedFrames:
         self.flat = torch.nn.functional.pad(proj, (0, 0, 0, pad)).view(batch * (frames + pad), -1)
         self.start = torch.arange(batch, device=enc_out.device).unsqueeze(1) * (frames + pad)  # (B, 1)
         self.lens = enc_lens.to(enc_out.device).view(batch, 1)  # (B, 1)
-        self.offsets = torch.arange(pad, device=enc_out.device)  # (W,)
+        self.window_start = self.start + torch.arange(pad, device=enc_out.device)  # (B, W)
+        self.ends = self.start + self.lens  # (B, 1): each utterance's end in the flat frames
 
     def window(self, t: torch.Tensor):
         """Frames t .. t+W-1 of each utterance: ``(frames (B, W, J), valid (B, W))`` for pointers ``t (B, 1)``."""
-        index = t + self.offsets
-        return self.flat[self.start + index], index < self.lens
+        index = self.window_start + t
+        return self.flat[index], index < self.ends
 
     def at(self, t: torch.Tensor, repeats: int) -> torch.Tensor:
         """Frame t of each utterance for each of its ``repeats`` rows: ``(B * repeats, J)`` for ``t (B, 1)``."""
@@ -121,7 +122,7 @@ class HostBeam(BeamState):
 
     def start_frame(self, at_frame: torch.Tensor) -> List[bool]:
         """Rows on a frame: the finite slots of the utterances ``at_frame (B, 1)``; returns them."""
-        at = at_frame.view(-1).tolist()
+        at = [a for a, in at_frame.tolist()]
         self.emitted = False
         active = [at[r // self.beam] and self.finite[r] for r in range(self.rows)]
         self._set_active(active)
@@ -130,7 +131,7 @@ class HostBeam(BeamState):
     def _set_active(self, active: List[bool]) -> None:
         self.active_rows = active
         self.all_active = all(active)
-        self.active = torch.tensor(active, device=self.device).view(-1, 1)
+        self.active = torch.tensor([[a] for a in active], device=self.device)
 
     def choose(self, top: torch.Tensor, index: torch.Tensor, more_rounds: bool, expansion_beam: float) -> bool:
         """The next beam from each utterance's top-K candidates ``(B, K)`` (flat index parent * (V+1) + token).
@@ -161,7 +162,7 @@ class HostBeam(BeamState):
                     step_tokens.append(token)
         device = self.device
         self.labels, self.finite = labels, [v > NEG_INF for v in scores]
-        self.scores = torch.tensor(scores, device=device).view(-1, 1)
+        self.scores = torch.tensor([[v] for v in scores], device=device)
         if source != self.identity:
             self.reorder(torch.tensor(source, device=device))
         if step_rows:

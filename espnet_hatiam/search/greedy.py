@@ -64,61 +64,64 @@ def greedy_search(
     prediction = PredictionNetwork(decoder)
     beam = BeamState(joint, prediction, None, batch, 1, device)
     window_rows = torch.arange(batch, device=device) * width
+    size = weight.size(1)
     t = torch.zeros(batch, 1, dtype=torch.long, device=device)  # frame pointers
     on_frame = torch.zeros_like(t)  # labels emitted on frame t so far
-    labels = torch.zeros(batch, frames * S + 1, dtype=torch.long, device=device)  # zero beyond count
-    label_frames, count = torch.zeros_like(labels), torch.zeros_like(t)
-    evaluations, projections, visited = torch.zeros_like(t), torch.zeros_like(t), torch.zeros_like(t)
+    scores, steps, windows = [], [], []  # per step, (B, 1) and (B, W) tensors, read once after the loop
 
     for _ in range(frames * S):  # each step emits a label (at most S - 1 a frame) or moves on
         window, valid = encoded.window(t)
         hiddens = joint.hidden(window, beam.dec_proj.unsqueeze(1))  # (B, W, J)
-        evaluations += valid.sum(1, keepdim=True)
+        windows.append(valid)
         if joint.is_factorized:
-            blank_logits = torch.addmv(bias[0], hiddens.view(-1, hiddens.size(-1)), weight[0]).view(batch, 1, width)
+            blank_logits = torch.addmv(bias[0], hiddens.view(-1, size), weight[0]).view(batch, 1, width)
             run, _, blank = blank_certain_run(blank_logits, bound, valid)
-            beam.scores += blank
+            scores.append(blank)
+            f = t + run
+            at_frame = (f < encoded.lens) & (run < width)
+            hidden = hiddens.view(batch * width, size)[window_rows + run.clamp(max=width - 1).view(-1)]
         else:
-            run = torch.zeros_like(t)
-        f = t + run
-        at_frame = (f < encoded.lens) & (run < width)
-        logits = torch.addmm(bias, hiddens.view(batch * width, -1)[window_rows + run.clamp(max=width - 1).view(-1)],
-                             weight_t)
-        best, token = joint.log_probs_from_logits(logits).max(1, keepdim=True)  # ties go to blank (index 0)
-        emit = (token != 0) & at_frame
-        beam.scores += best.masked_fill_(~at_frame, 0.0)
-        labels.scatter_(1, count, token * emit)
-        label_frames.scatter_(1, count, f * emit)
-        count += emit
-        before = on_frame.masked_fill(run > 0, 0)
-        projections += at_frame
-        visited += at_frame & (before == 0)
-        on_frame = before + emit
-        leave = at_frame & (~emit | (on_frame >= S))
-        on_frame.masked_fill_(leave | ~at_frame, 0)
-        t = f + leave
+            f, at_frame, hidden = t, valid, hiddens.view(batch, size)
+            run = None
+        best, token = joint.log_probs_from_logits(torch.addmm(bias, hidden, weight_t)).max(1, keepdim=True)
+        emit = (token != 0) & at_frame  # ties went to blank (index 0)
+        scores.append(best * at_frame)
+        steps.append((token, emit, torch.where(at_frame, f, -1)))
+        on_frame = (on_frame if run is None else on_frame * (run == 0)) + emit  # a run moved to a new frame
+        stay = emit & (on_frame < S)
+        t = f + (at_frame & ~stay)
+        on_frame = on_frame * stay
         if not select:
             beam.advance(token, stepping=emit)
-        elif bool(emit.any()):
+            continue
+        emitted, live = torch.cat([emit, t < encoded.lens], 1).any(0).tolist()
+        if emitted:
             rows = emit.view(-1).nonzero().squeeze(1)
             beam.advance(token.view(-1)[rows], rows)
-        if select and not (t < encoded.lens).any():
+        if not live:
             break
 
+    total = torch.cat(scores, 1).sum(1) if scores else torch.zeros(batch, device=device)
     if counters is not None:
-        counters.joint_evaluations += evaluations.view(-1).cpu()
-        counters.label_projections += projections.view(-1).cpu()
-        counters.frames_searched += visited.view(-1).cpu()
-    return _hypotheses(beam.scores, labels, label_frames, count, frame_labels)
+        counters.joint_evaluations += torch.cat(windows, 1).sum(1).cpu() if windows else 0
+    return _hypotheses(total, steps, frames, counters, frame_labels)
 
 
-def _hypotheses(scores, labels, label_frames, count, frame_labels) -> List[Hypothesis]:
-    """Copy the result to the host: scores ``(B, 1)``, labels and their frames ``(B, L)``, counts ``(B, 1)``;
-    adds the labels per frame to ``frame_labels (B, T)`` if given."""
-    counts, labels, label_frames = count.view(-1).tolist(), labels.tolist(), label_frames.tolist()
+def _hypotheses(scores, steps, frames, counters, frame_labels) -> List[Hypothesis]:
+    """Copy the result to the host: scores ``(B,)`` and each step's token, emitted flag and projected frame
+    (-1: none), all ``(B, 1)``; adds the label projections, the frames searched and the labels per frame
+    (``frame_labels (B, T)``) if asked."""
+    batch = scores.numel()
+    if steps:
+        tokens, emitted, projected = (torch.cat(column, 1).tolist() for column in zip(*steps))
+    else:
+        tokens = emitted = projected = [[] for _ in range(batch)]
+    labels = [[k for k, e in zip(tokens[b], emitted[b]) if e] for b in range(batch)]
+    if counters is not None:
+        counters.label_projections += torch.tensor([sum(f >= 0 for f in row) for row in projected])
+        counters.frames_searched += torch.tensor([len({f for f in row if f >= 0}) for row in projected])
     if frame_labels is not None:
-        frames = frame_labels.size(1)
-        flat = [b * frames + f for b, n in enumerate(counts) for f in label_frames[b][:n]]
+        flat = [b * frames + f for b in range(batch) for f, e in zip(projected[b], emitted[b]) if e]
         added = torch.bincount(torch.tensor(flat, dtype=torch.long), minlength=frame_labels.numel())
         frame_labels += added.view_as(frame_labels).to(frame_labels.device, frame_labels.dtype)
-    return [Hypothesis(labels[b][:n], score) for b, (n, score) in enumerate(zip(counts, scores.view(-1).tolist()))]
+    return [Hypothesis(labels[b], score) for b, score in enumerate(scores.tolist())]
