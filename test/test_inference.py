@@ -57,16 +57,21 @@ def _train(model, recipe, steps: int):
     labels = [torch.tensor([token_id["<space>" if c == " " else c] for c in texts[k]]) for k in keys]
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     generator = torch.Generator().manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small trains 3x faster on one thread than on two busy ones
     model.train()
-    for _ in range(steps):
-        batch = torch.randperm(len(keys), generator=generator)[:8].tolist()
-        speech = torch.nn.utils.rnn.pad_sequence([audio[i] for i in batch], batch_first=True)
-        text = torch.nn.utils.rnn.pad_sequence([labels[i] for i in batch], batch_first=True, padding_value=-1)
-        loss, _, _ = model(speech, torch.tensor([audio[i].numel() for i in batch]),
-                           text, torch.tensor([labels[i].numel() for i in batch]))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    try:
+        for _ in range(steps):
+            batch = torch.randperm(len(keys), generator=generator)[:8].tolist()
+            speech = torch.nn.utils.rnn.pad_sequence([audio[i] for i in batch], batch_first=True)
+            text = torch.nn.utils.rnn.pad_sequence([labels[i] for i in batch], batch_first=True, padding_value=-1)
+            loss, _, _ = model(speech, torch.tensor([audio[i].numel() for i in batch]),
+                               text, torch.tensor([labels[i].numel() for i in batch]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
     return model.eval()
 
 
