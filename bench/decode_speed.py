@@ -20,6 +20,7 @@ searches are built before the timed passes.
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -33,13 +34,13 @@ from espnet_hatiam.search import SearchConfig, SearchCounters, decode_encoded
 from espnet_hatiam.search.config import ESPNET_SEARCH_TYPES
 
 
-def rows(beam: int, theta: float, max_sym: int, with_espnet: bool, expansion_beam: float, expansion_beams=()):
+def rows(beam: int, theta: float, max_sym: int, espnet_types, expansion_beam: float, expansion_beams=()):
     """(name, SearchConfig, name of the plain row it is compared with) of the table."""
     out = []
-    if with_espnet:
+    if espnet_types:
         out += [(f"ESPnet {algo} beam {beam}", SearchConfig(search_type="espnet", espnet_search_type=algo,
                                                              beam_size=beam), f"beam {beam}")
-                for algo in ESPNET_SEARCH_TYPES]
+                for algo in espnet_types]
         out.append(("ESPnet greedy", SearchConfig(search_type="espnet", beam_size=1), "greedy"))
     for kind, tag in (("greedy", "greedy"), ("beam", f"beam {beam}")):
         size = 1 if kind == "greedy" else beam
@@ -69,6 +70,8 @@ def main():
     parser.add_argument("--num_threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no_espnet", action="store_true", help="skip ESPnet's (slow) searches")
+    parser.add_argument("--espnet_types", nargs="+", default=list(ESPNET_SEARCH_TYPES), choices=ESPNET_SEARCH_TYPES,
+                        help="ESPnet's search types to run (besides its greedy search)")
     parser.add_argument("--expansion_beam", type=float, default=SearchConfig.expansion_beam,
                         help="expansion beam of the beam rows (inf: none)")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes; a row's time is their median")
@@ -77,8 +80,8 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.num_threads)
 
-    table = rows(args.beam_size, args.threshold, args.max_sym_per_frame, not args.no_espnet, args.expansion_beam,
-                 args.expansion_beams)
+    table = rows(args.beam_size, args.threshold, args.max_sym_per_frame, [] if args.no_espnet else args.espnet_types,
+                 args.expansion_beam, args.expansion_beams)
     speech2text = HATSpeech2Text(args.exp / "config.yaml", args.exp / args.model, device=args.device)
     model = speech2text.model
     refs = read_table(args.data / "text")
@@ -124,6 +127,7 @@ def main():
     for repeat in range(args.repeats):  # the first pass also collects the results and counters
         for name, config, _ in table[repeat % len(table):] + table[: repeat % len(table)]:
             passes[name].append(decode(config, batches, *((hyps[name], totals[name]) if repeat == 0 else ())))
+        print(f"pass {repeat + 1} of {args.repeats} done", file=sys.stderr, flush=True)
     seconds = {name: statistics.median(times) for name, times in passes.items()}
 
     print(f"{len(keys)} utterances of {args.data} ({audio_seconds:.0f} s of audio), model {args.exp / args.model}")

@@ -63,6 +63,9 @@ def greedy_search(
     encoded = EncodedFrames(joint, enc_out, enc_lens, width)
     prediction = PredictionNetwork(decoder)
     beam = BeamState(joint, prediction, None, batch, 1, device)
+    if select:
+        return _label_looping_on_host(beam, encoded, weight, bias, bound, width, S, enc_lens.tolist(), counters,
+                                      frame_labels)
     window_rows = torch.arange(batch, device=device) * width
     size = weight.size(1)
     t = torch.zeros(batch, 1, dtype=torch.long, device=device)  # frame pointers
@@ -91,15 +94,7 @@ def greedy_search(
         stay = emit & (on_frame < S)
         t = f + (at_frame & ~stay)
         on_frame = on_frame * stay
-        if not select:
-            beam.advance(token, stepping=emit)
-            continue
-        emitted, live = torch.cat([emit, t < encoded.lens], 1).any(0).tolist()
-        if emitted:
-            rows = emit.view(-1).nonzero().squeeze(1)
-            beam.advance(token.view(-1)[rows], rows)
-        if not live:
-            break
+        beam.advance(token, stepping=emit)
 
     total = torch.cat(scores, 1).sum(1) if scores else torch.zeros(batch, device=device)
     if counters is not None:
@@ -125,3 +120,75 @@ def _hypotheses(scores, steps, frames, counters, frame_labels) -> List[Hypothesi
         added = torch.bincount(torch.tensor(flat, dtype=torch.long), minlength=frame_labels.numel())
         frame_labels += added.view_as(frame_labels).to(frame_labels.device, frame_labels.dtype)
     return [Hypothesis(labels[b], score) for b, score in enumerate(scores.tolist())]
+
+
+def _label_looping_on_host(beam: BeamState, encoded: EncodedFrames, weight: torch.Tensor, bias: torch.Tensor,
+                           bound: float, width: int, S: int, lens: List[int], counters: Optional[SearchCounters],
+                           frame_labels: Optional[torch.Tensor]) -> List[Hypothesis]:
+    """The selecting plan of :func:`greedy_search`: frame pointers, scores and labels on the host.
+
+    Each step reads the window's blank logits and, at the candidate frames, the best outputs
+    (two reads); the runs, the choice and the bookkeeping are plain Python, the prediction network
+    steps on the rows that emitted. The same decisions as the masked loop (the bound is compared in
+    the tensors' precision).
+    """
+    batch, size, device = len(lens), weight.size(1), beam.device
+    bound = float(torch.tensor(bound, dtype=weight.dtype))
+    starts = encoded.start.view(-1).tolist()
+    t, on_frame, scores = [0] * batch, [0] * batch, [0.0] * batch
+    labels, label_frames = [[] for _ in range(batch)], [[] for _ in range(batch)]
+    evaluations, projections, visited, last = [0] * batch, [0] * batch, [0] * batch, [-1] * batch
+    live = [b for b in range(batch) if lens[b] > 0]
+    weight_t = weight.t()
+    while live:
+        index = torch.tensor([[starts[b] + t[b] + w for w in range(width)] for b in range(batch)], device=device)
+        hiddens = beam.joint.hidden(encoded.flat[index], beam.dec_proj.unsqueeze(1)).view(batch * width, size)
+        blank = torch.addmv(bias[0], hiddens, weight[0]).tolist() if width > 1 else None
+        rows, frames = [], []  # utterances with a candidate frame, and that frame
+        for b in live:
+            w, end = 0, min(width, lens[b] - t[b])
+            while blank is not None and w < end and blank[b * width + w] >= bound:  # blank-certain
+                scores[b] += _log_sigmoid(blank[b * width + w])
+                w += 1
+            evaluations[b] += end
+            if w < end:
+                rows.append(b)
+                frames.append(t[b] + w)
+                if w:
+                    on_frame[b] = 0
+            else:
+                t[b], on_frame[b] = t[b] + w, 0
+        if rows:
+            logits = torch.addmm(bias, hiddens[torch.tensor([b * width + f - t[b] for b, f in zip(rows, frames)],
+                                                           device=device)], weight_t)
+            best, token = beam.joint.log_probs_from_logits(logits).max(1)  # ties go to blank (index 0)
+            emitting, emitted = [], []
+            for b, f, value, k in zip(rows, frames, best.tolist(), token.tolist()):
+                scores[b] += value
+                projections[b] += 1
+                visited[b] += f != last[b]
+                last[b] = f
+                stay = k != 0 and on_frame[b] + 1 < S
+                if k:
+                    labels[b].append(k)
+                    label_frames[b].append(f)
+                    emitting.append(b)
+                    emitted.append(k)
+                t[b], on_frame[b] = (f, on_frame[b] + 1) if stay else (f + 1, 0)
+            if emitting:
+                beam.advance(torch.tensor(emitted, device=device), torch.tensor(emitting, device=device))
+        live = [b for b in live if t[b] < lens[b]]
+
+    if counters is not None:
+        counters.joint_evaluations += torch.tensor(evaluations)
+        counters.label_projections += torch.tensor(projections)
+        counters.frames_searched += torch.tensor(visited)
+    if frame_labels is not None:
+        for b in range(batch):
+            for f in label_frames[b]:
+                frame_labels[b, f] += 1
+    return [Hypothesis(labels[b], scores[b]) for b in range(batch)]
+
+
+def _log_sigmoid(x: float) -> float:
+    return -math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
