@@ -2,6 +2,9 @@
 """Where the batched search spends its time: PyTorch calls per round and per frame, search seconds
 of beam and greedy on encoder outputs computed once, their ratio, and the beam search's cProfile.
 
+With ``--reference`` the frame-by-frame searches as they were before issue 28 (kept for the tests in
+test/reference_search.py) are counted beside them, on the same encoder outputs.
+
 A "PyTorch call" is one Python-level call that reaches PyTorch (a ``torch`` function, a tensor method
 or operator, indexing), counted with a ``TorchFunctionMode``; a round is one top-k of the beam search,
 one step of the label-looping greedy search.
@@ -14,6 +17,7 @@ one step of the label-looping greedy search.
 import argparse
 import cProfile
 import pstats
+import sys
 import time
 from pathlib import Path
 
@@ -23,7 +27,7 @@ from torch.overrides import TorchFunctionMode
 
 from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
 from espnet_hatiam.data.kaldi import read_table
-from espnet_hatiam.search import SearchConfig, SearchCounters
+from espnet_hatiam.search import SearchConfig, SearchCounters, iam_frame_skip
 
 
 class CallCounter(TorchFunctionMode):
@@ -51,6 +55,8 @@ def main():
     parser.add_argument("--threshold", type=float, default=0.95, help="theta_IAM and theta_HAT of the dual rows")
     parser.add_argument("--num_threads", type=int, default=1)
     parser.add_argument("--top", type=int, default=25, help="profile rows (0: no profile)")
+    parser.add_argument("--reference", action="store_true",
+                        help="also the frame-by-frame searches before issue 28 (test/reference_search.py)")
     args = parser.parse_args()
     torch.set_num_threads(args.num_threads)
     common = dict(max_sym_per_frame=args.max_sym_per_frame)
@@ -74,17 +80,38 @@ def main():
             lengths = torch.tensor([a.numel() for a in audio])
             encoded.append(model.encode(torch.nn.utils.rnn.pad_sequence(audio, batch_first=True), lengths))
 
+    searchers = {name: decoder.search_encoded for name, decoder in decoders.items()}
+    if args.reference:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
+        from reference_search import reference_beam_search, reference_greedy_search
+
+        joint, decoder = model.joint_network, model.decoder
+
+        def reference(search, config):
+            def searcher(enc_out, enc_lens, counters):
+                kept, kept_lens = iam_frame_skip(joint, enc_out, enc_lens, config.iam_blank_threshold)
+                if search is reference_greedy_search:
+                    return search(joint, decoder, kept, kept_lens, config.max_sym_per_frame,
+                                  config.hat_blank_threshold, counters)
+                return search(joint, decoder, kept, kept_lens, config.beam_size, 1, config.max_sym_per_frame,
+                              config.hat_blank_threshold, counters, expansion_beam=config.expansion_beam)
+            return searcher
+
+        for name, config in searches.items():
+            searchers["reference " + name] = reference(
+                reference_beam_search if name.startswith("beam") else reference_greedy_search, config)
+
     def run(name):
         totals = {}
         tic = time.perf_counter()
         for enc_out, enc_lens in encoded:
             counters = SearchCounters.for_lengths(enc_lens)
-            decoders[name].search_encoded(enc_out, enc_lens, counters)
+            searchers[name](enc_out, enc_lens, counters)
             for key, value in counters.totals().items():
                 totals[key] = totals.get(key, 0) + value
         return time.perf_counter() - tic, totals
 
-    for name in decoders:  # warm-up
+    for name in searchers:  # warm-up
         run(name)
     frames = sum(int(lens.sum()) for _, lens in encoded)
     print(f"{len(keys)} utterances, {frames} encoder frames, batch {args.batch_size}, {args.num_threads} thread(s), "
@@ -93,13 +120,13 @@ def main():
           "| calls / encoder frame |")
     print("|---|---|---|---|---|---|---|---|")
     seconds = {}
-    for name in decoders:
+    for name in searchers:
         seconds[name], totals = min((run(name) for _ in range(3)), key=lambda r: r[0])
-        with CallCounter("topk" if name.startswith("beam") else "max") as counter:
+        with CallCounter("topk" if "beam" in name else "max") as counter:
             run(name)
         print(f"| {name} | {seconds[name]:.2f} | {counter.calls} | {counter.rounds} | "
-              f"{counter.calls / max(counter.rounds, 1):.1f} | {totals['frames_searched']} | "
-              f"{counter.calls / max(totals['frames_searched'], 1):.1f} | {counter.calls / frames:.1f} |")
+              f"{counter.calls / max(counter.rounds, 1):.1f} | {totals['frames_searched'] or '-'} | "
+              f"{_ratio(counter.calls, totals['frames_searched'])} | {counter.calls / frames:.1f} |")
     print(f"beam / greedy (search seconds, best of 3): {seconds['beam'] / seconds['greedy']:.2f}")
     if args.top:
         profile = cProfile.Profile()
@@ -107,6 +134,11 @@ def main():
         run("beam")
         profile.disable()
         pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
+
+
+def _ratio(calls, frames):
+    """Calls per frame searched; the reference searches do not count the frames they search."""
+    return f"{calls / frames:.1f}" if frames else "-"
 
 
 if __name__ == "__main__":
