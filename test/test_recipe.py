@@ -66,6 +66,10 @@ def test_every_stage_writes_its_outputs(mini_recipe):
     assert "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|RTF|" in results
     assert "decode_dual_valid.wer.ave/test" in results
     assert not (r / "RESULTS.md").exists(), "the tracked RESULTS.md changes only with --update_results true"
+    record = r / "results" / Path(EXP).name  # stage 13: the decode record, small files only
+    assert json.loads((record / "record.json").read_text())["experiment"] == Path(EXP).name
+    assert len((record / "decode_dual_valid.wer.ave/test/utterances.jsonl").read_text().splitlines()) == 9
+    assert not list(record.rglob("*.pth")) and not list(record.rglob("*.wav"))
     assert (r / EXP / "model.zip").stat().st_size > 0  # stage 14
     assert "|dataset|Snt|" in (r / EXP / "hf_model/README.md").read_text()  # stage 15 (test_packing.py)
 

@@ -62,9 +62,8 @@ def provenance() -> Dict[str, object]:
 
 def write_record(exp: Path, ref_dir: Path, out: Path) -> int:
     """Write the record of experiment ``exp`` (its scored decodings, references at ``ref_dir/<set>/text``) to
-    ``out``; returns the number of decodings recorded. A decoding already recorded is written again."""
-    if parse_exp(exp) is None:
-        raise ValueError(f"{exp}: not an experiment dir asr_<system>_<bpeN|char>_seed<N>")
+    ``out``; returns the number of decodings recorded. A decoding already recorded is written again. The
+    comparison reads records named ``asr_<system>_<tag>_seed<N>`` (:mod:`.layout`); others are kept, not compared."""
     decodings = decode_dirs(exp)
     if not decodings:
         raise FileNotFoundError(f"{exp}: no scored decode_*/*/score.json to record; run stage 13 first")
