@@ -83,7 +83,8 @@ def test_rnnt_searches_equal_the_frame_by_frame_searches(beam):
                                                                  enc_lens, 2)])
     else:
         args = (model.joint_network, model.decoder, enc_out, enc_lens, beam)
-        _assert_same(modified_beam_search(*args, max_sym_per_frame=2), reference_beam_search(*args, max_sym_per_frame=2))
+        _assert_same(modified_beam_search(*args, max_sym_per_frame=2),
+                     reference_beam_search(*args, max_sym_per_frame=2))
 
 
 @pytest.mark.parametrize("plan", ["select", "mask"])

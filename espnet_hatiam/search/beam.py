@@ -31,7 +31,7 @@ def modified_beam_search(
 ) -> List[List[Hypothesis]]:
     """Beam search with up to S = ``max_sym_per_frame`` labels per frame, batched over utterances and beams.
 
-    The beam is a :class:`BeamState` of B x K rows. Each utterance has its own frame pointer.
+    The beam is a :class:`~espnet_hatiam.search.beam_state.BeamState` of B x K rows. Each utterance has its own frame pointer.
     A frame is searched in up to S rounds; a round reads as expand -> top-k -> merge -> advance:
     the hypotheses still on the frame ("active") get the joint's V+1 log-probs (one product),
     the others compete unchanged (blank at no cost); top-K of each utterance's K x (V+1)
@@ -42,14 +42,17 @@ def modified_beam_search(
     the sequences); the prediction network (and LM) steps on the rows that emitted.
 
     With ``hat_blank_threshold`` theta < 1 (HAT joint), a label candidate exists only where
-    P(blank) < theta; and before each frame the blank logits of the next W frames are computed
-    for the utterance's K (unchanged) states at once: the leading frames where every hypothesis
+    P(blank) < theta; and before a frame (the selecting plan: only after a frame on which no kept
+    hypothesis emitted) the blank logits of the next W frames are computed for the utterance's K
+    (unchanged) states at once: the leading frames where every hypothesis
     has P(blank) >= theta are passed with their blank log-probs added
     (:func:`~espnet_hatiam.search.frame_skip.blank_certain_run`), the frame-by-frame search's
     hypotheses and scores in one step; the round-0 joint hidden of the first uncertain frame
-    comes from that window. ``row_plan`` (:attr:`SearchConfig.row_plan`) chooses the selecting
-    plan (host reads end a frame's rounds early and select the rows the prediction network steps)
-    or the masked one (no host synchronisation in the frame loop); same hypotheses.
+    comes from that window. ``row_plan`` (:attr:`SearchConfig.row_plan`) chooses the state: the
+    selecting plan's :class:`~espnet_hatiam.search.beam_state.HostBeam` (the merge and the choice of
+    rows on the host; a frame's rounds end when no row is on it) or the masked plan's
+    :class:`~espnet_hatiam.search.beam_state.MaskedBeam` (no host synchronisation in the frame
+    loop); same hypotheses.
 
     Args:
         joint: HAT or RNN-T joint; decoder: ESPnet ``TransducerDecoder``.
