@@ -142,10 +142,6 @@ def test_any_decoding_options_build_a_config_or_name_the_option(options):
         message = str(error)
         named = re.findall(r"option '(\w+)'", message)
         assert "\n" not in message and len(named) == 1, message
-        # Known, issue 31: search/config.py names lm_weight for a non-zero ilm_weight off beam search
-        # (the search's owner fixes it); this one case is let through, nothing else.
-        if named == ["lm_weight"] and "lm_weight" not in options and options.get("ilm_weight"):
-            return
         assert named[0] in options, f"{message!r} blames an option not given in {options}"
         rest = {k: v for k, v in options.items() if k != named[0]}
         try:

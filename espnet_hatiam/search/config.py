@@ -75,8 +75,9 @@ class SearchConfig:
                 refuse(name, "in [0, 1] (1 disables the stage)")
         if self.search_type == "espnet" and self.hat_blank_threshold < 1.0:
             refuse("hat_blank_threshold", "1 with search_type espnet (ESPnet's search has no HAT-blank stage)")
-        if (self.lm_weight or self.ilm_weight) and self.search_type != "beam":
-            refuse("lm_weight", "0 unless search_type is beam (LM fusion is in the batched beam search)")
+        for name in ("lm_weight", "ilm_weight"):
+            if getattr(self, name) and self.search_type != "beam":
+                refuse(name, "0 unless search_type is beam (LM fusion is in the batched beam search)")
 
     def for_joint(self, joint) -> "SearchConfig":
         """This config, refused (``InputError``) where the joint cannot do what it asks."""
