@@ -18,14 +18,14 @@ searches are built before the timed passes.
         --data dump/raw/test --num_utts 100 --batch_size 1 --num_threads 1 [--device cuda]
 """
 
-import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import soundfile
 import torch
+
+from search_options import search_bench_parser
 
 from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
 from espnet_hatiam.data.kaldi import read_table
@@ -58,16 +58,7 @@ def rows(beam: int, theta: float, max_sym: int, espnet_types, expansion_beam: fl
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--exp", type=Path, required=True, help="training dir with config.yaml")
-    parser.add_argument("--model", default="valid.wer.ave.pth")
-    parser.add_argument("--data", type=Path, required=True, help="dump dir with wav.scp and text")
-    parser.add_argument("--num_utts", type=int, default=500, help="first N utterances (sorted ids)")
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--beam_size", type=int, default=4)
-    parser.add_argument("--threshold", type=float, default=0.95, help="theta_IAM and theta_HAT")
-    parser.add_argument("--max_sym_per_frame", type=int, default=SearchConfig.max_sym_per_frame)
-    parser.add_argument("--num_threads", type=int, default=1)
+    parser = search_bench_parser(__doc__, num_utts=500, batch_size=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no_espnet", action="store_true", help="skip ESPnet's (slow) searches")
     parser.add_argument("--espnet_types", nargs="+", default=list(ESPNET_SEARCH_TYPES), choices=ESPNET_SEARCH_TYPES,

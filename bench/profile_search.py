@@ -14,7 +14,6 @@ one step of the label-looping greedy search.
         [--num_utts 30] [--batch_size 1] [--beam_size 4] [--threshold 0.95] [--top 25]
 """
 
-import argparse
 import cProfile
 import pstats
 import sys
@@ -24,6 +23,8 @@ from pathlib import Path
 import soundfile
 import torch
 from torch.overrides import TorchFunctionMode
+
+from search_options import search_bench_parser
 
 from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
 from espnet_hatiam.data.kaldi import read_table
@@ -44,16 +45,7 @@ class CallCounter(TorchFunctionMode):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--exp", type=Path, required=True, help="training dir with config.yaml")
-    parser.add_argument("--model", default="valid.wer.ave.pth")
-    parser.add_argument("--data", type=Path, required=True, help="dump dir with wav.scp")
-    parser.add_argument("--num_utts", type=int, default=30, help="first N utterances (sorted ids)")
-    parser.add_argument("--batch_size", type=int, default=1)
-    parser.add_argument("--beam_size", type=int, default=4)
-    parser.add_argument("--max_sym_per_frame", type=int, default=SearchConfig.max_sym_per_frame)
-    parser.add_argument("--threshold", type=float, default=0.95, help="theta_IAM and theta_HAT of the dual rows")
-    parser.add_argument("--num_threads", type=int, default=1)
+    parser = search_bench_parser(__doc__, num_utts=30, batch_size=1)
     parser.add_argument("--top", type=int, default=25, help="profile rows (0: no profile)")
     parser.add_argument("--reference", action="store_true",
                         help="also the frame-by-frame searches before issue 28 (test/reference_search.py)")
