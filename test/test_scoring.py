@@ -2,6 +2,7 @@
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -332,8 +333,7 @@ def test_records_of_two_runs_on_different_commits_compare_and_the_other_code_is_
     current = str(provenance()["commit"])
     a = _recorded_run(tmp_path, "hat_iam", 1, ["A B"] * 10, current)
     b = _recorded_run(tmp_path, "hat", 1, ["A"] * 10, "0123456789ab")
-    shutil_rmtree = __import__("shutil").rmtree
-    shutil_rmtree(tmp_path / "exp")  # the models and their decode dirs are gone: the records are enough
+    shutil.rmtree(tmp_path / "exp")  # the models and their decode dirs are gone: the records are enough
     out = tmp_path / "c.md"
     compare_systems.main(["--records", str(a), str(b), "--sets", "test", "--main_mode", "beam",
                           "--pairs", "hat_iam:hat", "--num_samples", "200", "--out", str(out)])

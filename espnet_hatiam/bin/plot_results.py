@@ -35,7 +35,8 @@ def main(cmd=None):
     args = parser.parse_args(cmd)
     args.out_dir.mkdir(parents=True, exist_ok=True)
 
-    points = {d.mode: (d.score()["rtf"], d.score()["wer"]["Err"]) for d in decode_dirs(args.exp, dset=args.test_set)}
+    scores = {d.mode: d.score() for d in decode_dirs(args.exp, dset=args.test_set)}
+    points = {mode: (score["rtf"], score["wer"]["Err"]) for mode, score in scores.items()}
     if points:
         speed_accuracy(points, args.out_dir / "speed_accuracy.png", "RTF (encoder + search) / audio",
                        f"{args.exp.name} on {args.test_set}: speed and accuracy")

@@ -148,7 +148,7 @@ python -m espnet_hatiam.bin.compare_systems --records results/asr_*_bpe"${nbpe}"
     --plot exp/images/speed_accuracy.png --plot_system "${first_system}" --plot_set "${plot_set}" \
     --curves exp/images/learning_curves.png --title "${title}" \
     --setup_sets "${train_set} ${valid_set} ${test_sets}" "${notes[@]}" \
-    --note "main mode: \`${main_mode}\`; RTF and search seconds come from the recipe's decoding jobs (1 job of 1 thread), so they compare across rows only when nothing else ran beside them; speed ratios: bench/decode_speed.py (every row in one process)" \
+    --note "main mode: \`${main_mode}\`; RTF and search seconds come from the recipe's decoding jobs (1 thread each; --inference_nj of them at once), so they compare across rows only when nothing else ran beside them; speed ratios: bench/decode_speed.py (every row in one process)" \
     --out exp/RESULTS_compare.md
 if [ "${update_results}" = true ]; then
     mkdir -p images
