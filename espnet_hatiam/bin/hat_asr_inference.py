@@ -4,7 +4,8 @@
     python -m espnet_hatiam.bin.hat_asr_inference --asr_train_config C --asr_model_file M \\
         --data_path_and_name_and_type dump/raw/test/wav.scp,speech,sound --output_dir D \\
         [--config conf/decode_dual_0.95.yaml] [--batch_size 8] [--search_type greedy|beam|espnet] \\
-        [--beam_size 4] [--iam_blank_threshold 0.95] [--hat_blank_threshold 0.95] [--device cpu|cuda]
+        [--beam_size 4] [--iam_blank_threshold 0.95] [--hat_blank_threshold 0.95] [--device cpu|cuda] \\
+        [--streaming true --chunk_size 16 [--num_left_chunks -1]]
 
 writes ``D/1best_recog/{text,token,token_int,score}`` (ESPnet's layout), ``D/utt_stats.jsonl``
 (per-utterance counters) and ``D/decode_stats.json`` (totals and timings): the layout of
@@ -177,11 +178,23 @@ class HATSpeech2Text:
         return text, tokens, token_ids, hyp
 
 
-def inference(job: decode_dir.DecodeJob, search_config: SearchConfig, **speech2text_kwargs):
-    """Decode a data set through ESPnet's streaming iterator and write ESPnet's output layout."""
+def inference(job: decode_dir.DecodeJob, search_config: SearchConfig, streaming: bool = False,
+              chunk_size: int = 16, num_left_chunks: Optional[int] = None, **speech2text_kwargs):
+    """Decode a data set through ESPnet's streaming iterator and write ESPnet's output layout.
+
+    With ``streaming``, each utterance is fed chunk by chunk to ``HATSpeech2TextStreaming``
+    (``bin/hat_asr_streaming``), as a live stream would be, and scored as usual.
+    """
     torch.set_num_threads(job.num_threads)
-    speech2text = HATSpeech2Text(job.asr_train_config, job.asr_model_file, search_config=search_config,
-                                 **speech2text_kwargs)
+    if streaming:
+        from espnet_hatiam.bin.hat_asr_streaming import HATSpeech2TextStreaming
+
+        speech2text = HATSpeech2TextStreaming(job.asr_train_config, job.asr_model_file, search_config=search_config,
+                                              chunk_size=chunk_size, num_left_chunks=num_left_chunks,
+                                              **speech2text_kwargs)
+    else:
+        speech2text = HATSpeech2Text(job.asr_train_config, job.asr_model_file, search_config=search_config,
+                                     **speech2text_kwargs)
     from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError
 
     with job.writer(search_config.as_dict()) as writer:
@@ -213,6 +226,14 @@ def get_parser() -> argparse.ArgumentParser:
     group.add_argument("--encode_window_seconds", type=float, default=30.0,
                        help="a recording longer than window + 2 x context is encoded in windows; 0: one pass")
     group.add_argument("--encode_context_seconds", type=float, default=5.0, help="context on either side")
+    from espnet2.utils.types import int_or_none, str2bool
+
+    group = parser.add_argument_group("streaming (a model with encoder: chunked_conformer)")
+    group.add_argument("--streaming", type=str2bool, default=False,
+                       help="feed each utterance chunk by chunk, as a live stream (HATSpeech2TextStreaming)")
+    group.add_argument("--chunk_size", type=int, default=16, help="encoder frames per chunk (16: 640 ms at 40 ms)")
+    group.add_argument("--num_left_chunks", type=int_or_none, default=None,
+                       help="left chunks each frame attends to (default: the training config's; -1: all)")
     return parser
 
 

@@ -1,5 +1,6 @@
 """Batched time-synchronous transducer beam search (icefall's "modified beam search",
-extended to several labels per frame), with HAT-blank thresholding over blank-certain runs."""
+extended to several labels per frame), with HAT-blank thresholding over blank-certain runs:
+:class:`BeamSearch` over a stream's chunks of encoder frames, :func:`modified_beam_search` over whole utterances."""
 
 import math
 from typing import List, Optional
@@ -52,7 +53,7 @@ def modified_beam_search(
     selecting plan's :class:`~espnet_hatiam.search.beam_state.HostBeam` (the merge and the choice of
     rows on the host; a frame's rounds end when no row is on it) or the masked plan's
     :class:`~espnet_hatiam.search.beam_state.MaskedBeam` (no host synchronisation in the frame
-    loop); same hypotheses.
+    loop); same hypotheses. One :meth:`BeamSearch.extend` over all the frames.
 
     Args:
         joint: HAT or RNN-T joint; decoder: ESPnet ``TransducerDecoder``.
@@ -65,70 +66,118 @@ def modified_beam_search(
         For each utterance in input order, up to ``nbest`` hypotheses, best first.
     """
     config = SearchConfig(beam_size=beam_size, nbest=nbest, max_sym_per_frame=max_sym_per_frame,
-                          hat_blank_threshold=hat_blank_threshold, expansion_beam=expansion_beam,
-                          row_plan=row_plan).for_joint(joint)
-    masked, device = config.masks_rows(enc_out.device), enc_out.device
-    (batch, frames), K, S, V1 = enc_out.shape[:2], beam_size, max_sym_per_frame, joint.vocab_size
-    rows, bound = batch * K, blank_logit_bound(hat_blank_threshold)
-    windowed = bound < math.inf
-    weight, bias = joint.output_layer()
-    weight_t = weight.t()
-    carried = torch.full((1, V1), NEG_INF, device=device)
-    carried[0, 0] = 0.0  # the log-probs of a hypothesis off the frame: it competes unchanged
-    encoded = EncodedFrames(joint, enc_out, enc_lens, WINDOW if windowed else 1)
-    prediction = PredictionNetwork(decoder)
-    state_args = (joint, prediction, fusion, batch, K, device)
-    beam = MaskedBeam(*state_args, max_labels=frames * S + 1) if masked else HostBeam(*state_args)
-    t = torch.zeros(batch, 1, dtype=torch.long, device=device)  # each utterance's frame pointer
-    window_rows = torch.arange(rows, device=device) * WINDOW
-    rounds, window_evaluations, visited = [], [], []  # counted on the device, summed once
+                          hat_blank_threshold=hat_blank_threshold, expansion_beam=expansion_beam, row_plan=row_plan)
+    search = BeamSearch(joint, decoder, config, enc_out.size(0), enc_out.device, counters, fusion)
+    search.extend(enc_out, enc_lens)
+    return search.nbest(nbest)
 
-    for step in range(frames):  # each step moves every live pointer on by at least one frame
-        # pass the blank-certain run, then search the first uncertain frame; the selecting plan looks ahead
-        # only after a frame on which no hypothesis emitted (a run rarely follows a label; any frame
-        # searched instead of passed gets the same result)
-        if windowed and (masked or not beam.emitted):
-            window, valid = encoded.window(t)
-            hiddens = joint.hidden(window.unsqueeze(1), beam.dec_proj.view(batch, K, 1, -1))  # (B, K, W, J)
-            blank_logits = torch.addmv(bias[0], hiddens.view(-1, hiddens.size(-1)), weight[0]).view(batch, K, -1)
-            run, _, blank = blank_certain_run(blank_logits, bound, valid, beam.scores.view(batch, K, 1) == NEG_INF)
-            window_evaluations.append(valid)
-            beam.scores = beam.scores + blank.view(rows, 1)
-            t = t + run
-            at_frame = (t < encoded.lens) & (run < WINDOW)
-            hidden = hiddens.view(rows * WINDOW, -1)[window_rows + run.clamp(max=WINDOW - 1).repeat_interleave(K)]
-            from_window = True
-        else:
-            at_frame, hidden, from_window = t < encoded.lens, None, False
-        visited.append(at_frame)
-        on_frame = beam.start_frame(at_frame)
-        if not masked and not any(on_frame):
-            if windowed and bool((t < encoded.lens).any()):
-                continue
-            break
-        enc_t = encoded.at(t, K)
-        for s in range(S):
-            hidden = joint.hidden(enc_t, beam.dec_proj) if hidden is None else hidden
-            logits = torch.addmm(bias, hidden, weight_t)  # (R, V+1), blank logit first
-            log_probs = joint.log_probs_from_logits(logits)
-            if not beam.all_active:
-                log_probs = torch.where(beam.active, log_probs, carried)
-            certain = None
-            if windowed:  # no label candidates where P(blank) >= theta
-                certain = logits[:, :1] >= bound
-                log_probs[:, 1:].masked_fill_(certain, NEG_INF)
-            if fusion is not None:
-                log_probs[:, 1:] += beam.bonus
-            rounds.append((beam.active, certain, s == 0 and from_window))
-            top, index = (beam.scores + log_probs).view(batch, K * V1).topk(K)
-            if not beam.choose(top, index, s + 1 < S, expansion_beam):
+
+class BeamSearch:
+    """:func:`modified_beam_search` of B streams, resumable over chunks of encoder frames.
+
+    :meth:`extend` searches each stream's new frames from where the last chunk ended; a
+    blank-certain run ends at the last frame received (the frames not received are not valid in
+    the window) and the next chunk's window starts there, so an extend searches every frame it
+    receives and nothing but the beam is carried between chunks: a chunk's projected frames
+    (:class:`~espnet_hatiam.search.beam_state.EncodedFrames`) are dropped when its extend returns.
+    The hypotheses over chunks are those of one extend over all the frames, the scores up to the
+    order of the additions (a run cut at a chunk's end is summed in two parts); the cut windows
+    change ``joint_evaluations`` (and, in the selecting plan, which blank-certain frames are
+    searched instead of passed: ``frames_searched``). The masked plan reads the label lengths
+    once before each later chunk (:meth:`~espnet_hatiam.search.beam_state.MaskedBeam.reserve`).
+    :meth:`nbest` may be read after any extend; the last one's is the final result (nothing to finish).
+
+    Args:
+        config: ``beam_size``, ``nbest``, ``max_sym_per_frame``, ``hat_blank_threshold``,
+            ``expansion_beam`` and ``row_plan`` (the other options are not the search's).
+        batch: B streams; device: where the search runs (the chunks' device).
+        counters: if given, each extend adds its ``joint_evaluations``, ``label_projections`` and
+            ``frames_searched``. fusion: as in :func:`modified_beam_search`.
+    """
+
+    def __init__(self, joint: TransducerJoint, decoder: torch.nn.Module, config: SearchConfig, batch: int,
+                 device: torch.device, counters: Optional[SearchCounters] = None,
+                 fusion: Optional[RNNLMFusion] = None):
+        self.config, self.joint, self.counters, self.fusion = config.for_joint(joint), joint, counters, fusion
+        self.masked = config.masks_rows(device)
+        self.bound = blank_logit_bound(config.hat_blank_threshold)
+        self.windowed = self.bound < math.inf
+        self.weight, self.bias = joint.output_layer()
+        self.carried = torch.full((1, joint.vocab_size), NEG_INF, device=device)
+        self.carried[0, 0] = 0.0  # the log-probs of a hypothesis off the frame: it competes unchanged
+        state_args = (joint, PredictionNetwork(decoder), fusion, batch, config.beam_size, device)
+        self.beam = MaskedBeam(*state_args) if self.masked else HostBeam(*state_args)
+        self.window_rows = torch.arange(self.beam.rows, device=device) * WINDOW
+
+    @torch.no_grad()
+    def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
+        """Search each stream's next ``enc_lens[b]`` frames (0 allowed) of the chunk ``enc_out (B, C, De)``."""
+        if enc_out.dim() != 3 or enc_out.size(0) != self.beam.batch:
+            raise ValueError(f"a chunk of {self.beam.batch} streams must be (B, C, De), got {tuple(enc_out.shape)}")
+        frames = enc_out.size(1)
+        if frames == 0:
+            return
+        beam, joint, fusion, windowed, masked, bound = (self.beam, self.joint, self.fusion, self.windowed,
+                                                        self.masked, self.bound)
+        batch, K, S, rows = beam.batch, beam.beam, self.config.max_sym_per_frame, beam.rows
+        expansion_beam, weight, bias, window_rows = self.config.expansion_beam, self.weight, self.bias, self.window_rows
+        weight_t = weight.t()
+        if masked:
+            beam.reserve(frames * S)
+        encoded = EncodedFrames(joint, enc_out, enc_lens, WINDOW if windowed else 1)
+        t = torch.zeros(batch, 1, dtype=torch.long, device=enc_out.device)  # each stream's frame pointer
+        rounds, window_evaluations, visited = [], [], []  # counted on the device, summed once
+
+        for step in range(frames):  # each step moves every live pointer on by at least one frame
+            # pass the blank-certain run, then search the first uncertain frame; the selecting plan looks ahead
+            # only after a frame on which no hypothesis emitted (a run rarely follows a label; any frame
+            # searched instead of passed gets the same result)
+            if windowed and (masked or not beam.emitted):
+                window, valid = encoded.window(t)
+                hiddens = joint.hidden(window.unsqueeze(1), beam.dec_proj.view(batch, K, 1, -1))  # (B, K, W, J)
+                blank_logits = torch.addmv(bias[0], hiddens.view(-1, hiddens.size(-1)), weight[0]).view(batch, K, -1)
+                run, _, blank = blank_certain_run(blank_logits, bound, valid, beam.scores.view(batch, K, 1) == NEG_INF)
+                window_evaluations.append(valid)
+                beam.scores = beam.scores + blank.view(rows, 1)
+                t = t + run
+                at_frame = (t < encoded.lens) & (run < WINDOW)
+                hidden = hiddens.view(rows * WINDOW, -1)[window_rows + run.clamp(max=WINDOW - 1).repeat_interleave(K)]
+                from_window = True
+            else:
+                at_frame, hidden, from_window = t < encoded.lens, None, False
+            visited.append(at_frame)
+            on_frame = beam.start_frame(at_frame)
+            if not masked and not any(on_frame):
+                if windowed and bool((t < encoded.lens).any()):
+                    continue
                 break
-            hidden = None
-        t = t + at_frame
+            enc_t = encoded.at(t, K)
+            for s in range(S):
+                hidden = joint.hidden(enc_t, beam.dec_proj) if hidden is None else hidden
+                logits = torch.addmm(bias, hidden, weight_t)  # (R, V+1), blank logit first
+                log_probs = joint.log_probs_from_logits(logits)
+                if not beam.all_active:
+                    log_probs = torch.where(beam.active, log_probs, self.carried)
+                certain = None
+                if windowed:  # no label candidates where P(blank) >= theta
+                    certain = logits[:, :1] >= bound
+                    log_probs[:, 1:].masked_fill_(certain, NEG_INF)
+                if fusion is not None:
+                    log_probs[:, 1:] += beam.bonus
+                rounds.append((beam.active, certain, s == 0 and from_window))
+                top, index = (beam.scores + log_probs).view(batch, K * joint.vocab_size).topk(K)
+                if not beam.choose(top, index, s + 1 < S, expansion_beam):
+                    break
+                hidden = None
+            t = t + at_frame
 
-    if counters is not None:
-        _count(counters, rounds, window_evaluations, visited, batch, K)
-    return [[Hypothesis(labels, score) for labels, score in nbest_list] for nbest_list in beam.nbest(nbest)]
+        if self.counters is not None:
+            _count(self.counters, rounds, window_evaluations, visited, batch, K)
+
+    def nbest(self, nbest: Optional[int] = None) -> List[List[Hypothesis]]:
+        """Each stream's ``nbest`` (default ``config.nbest``) best hypotheses so far, best first; changes nothing."""
+        n = self.config.nbest if nbest is None else nbest
+        return [[Hypothesis(labels, score) for labels, score in nbest_list] for nbest_list in self.beam.nbest(n)]
 
 
 def _count(counters: SearchCounters, rounds, window_evaluations, visited, batch: int, K: int) -> None:

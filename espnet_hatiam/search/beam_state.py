@@ -8,7 +8,7 @@ Its two row plans differ in where the labels live and how a round's top-K become
 (:meth:`choose`): :class:`HostBeam` (row plan select) reads the K best candidates of each
 utterance and keeps the label sequences, the merge and the choice of rows on the host, a few
 plain Python operations on K values instead of dozens of tensor calls; :class:`MaskedBeam` (row
-plan mask) keeps everything on the device, with masks, and never waits for it.
+plan mask) keeps everything on the device, with masks, and never waits for it in the frame loop.
 """
 
 import math
@@ -23,10 +23,11 @@ NEG_INF = float("-inf")
 
 
 class EncodedFrames:
-    """Projected encoder frames W_e f_t + b of B utterances, read at per-utterance frame pointers.
+    """Projected encoder frames W_e f_t + b of B utterances (or one chunk of B streams), read at frame pointers.
 
     ``enc_out (B, T, De)`` is projected once and padded with ``pad`` frames, flattened to
     ``(B * (T + pad), J)``, so that a window of ``pad`` frames from any pointer < T is one index.
+    The frames at and beyond ``enc_lens`` (not received yet, in a stream) are not valid.
     """
 
     def __init__(self, joint: TransducerJoint, enc_out: torch.Tensor, enc_lens: torch.Tensor, pad: int):
@@ -182,7 +183,7 @@ class HostBeam(BeamState):
 class MaskedBeam(BeamState):
     """Row plan mask: labels ``(R, L)`` zero beyond lengths ``(R, 1)``, the round's choice in tensors."""
 
-    def __init__(self, *args, max_labels: int):
+    def __init__(self, *args, max_labels: int = 1):
         super().__init__(*args)
         device = self.device
         self.labels = torch.zeros(self.rows, max_labels, dtype=torch.long, device=device)
@@ -192,6 +193,20 @@ class MaskedBeam(BeamState):
         self.first_row = (torch.arange(self.batch, device=device) * self.beam).view(-1, 1)
         self.width = 0  # labels a row may hold: one more each round
         self.emitted = True  # unknown on the host
+
+    def reserve(self, rounds: int) -> None:
+        """Room in ``labels`` for ``rounds`` more rounds (a chunk of T frames: T * S).
+
+        Before a later chunk the buffer is first cut to the longest hypothesis (one read of the
+        lengths, outside the frame loop), so a stream's buffer holds its labels, not its rounds.
+        """
+        if self.width:
+            self.width = int(self.lengths.max())
+        size = self.width + rounds + 1
+        if size != self.labels.size(1):
+            labels = self.labels.new_zeros(self.rows, size)
+            labels[:, : self.width] = self.labels[:, : self.width]
+            self.labels = labels
 
     def start_frame(self, at_frame: torch.Tensor) -> None:
         """Rows on a frame: the finite slots of the utterances ``at_frame (B, 1)``."""

@@ -1,15 +1,17 @@
-"""The one search entry point: encoder output + :class:`SearchConfig` -> n-best lists."""
+"""The search entry points: encoder output + :class:`SearchConfig` -> n-best lists, for whole utterances
+(:func:`decode_encoded`) or for streams received chunk by chunk (:class:`StreamingDecoder`)."""
 
 import functools
 from typing import List, Optional
 
 import torch
 
-from espnet_hatiam.search.beam import modified_beam_search
+from espnet_hatiam.errors import InputError
+from espnet_hatiam.search.beam import BeamSearch, modified_beam_search
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters, blank_agreement
 from espnet_hatiam.search.frame_skip import iam_frame_skip
-from espnet_hatiam.search.greedy import greedy_search
+from espnet_hatiam.search.greedy import GreedySearch, greedy_search
 from espnet_hatiam.search.lm_fusion import RNNLMFusion
 from espnet_hatiam.search.state import Hypothesis, TransducerJoint
 
@@ -56,6 +58,44 @@ def decode_encoded(
                                     config.max_sym_per_frame, config.hat_blank_threshold, counters, fusion,
                                     config.row_plan, config.expansion_beam)
     return espnet_beam_search(joint, decoder, enc_out, enc_lens, config)
+
+
+class StreamingDecoder:
+    """:func:`decode_encoded` for B streams whose encoder frames arrive chunk by chunk.
+
+    Each :meth:`extend` skips the chunk's IAM-blank frames (a per-frame decision: the frames a
+    whole utterance would keep) and feeds the kept ones to the resumable search
+    (:class:`~espnet_hatiam.search.beam.BeamSearch` or :class:`~espnet_hatiam.search.greedy.GreedySearch`);
+    :meth:`nbest` gives the partial (after the last chunk, final) n-best lists. ``counters``, if
+    given, accumulates over the chunks: ``frames`` and ``frames_kept`` are added (start them at
+    0: ``SearchCounters.for_lengths(torch.zeros(B, dtype=torch.long))``), and the search's counts;
+    ``blank_agreement`` is not measured. search_type espnet does not stream (``InputError``).
+    """
+
+    def __init__(self, joint: TransducerJoint, decoder: torch.nn.Module, config: SearchConfig, batch: int,
+                 device: torch.device, counters: Optional[SearchCounters] = None,
+                 fusion: Optional[RNNLMFusion] = None):
+        if config.search_type not in ("greedy", "beam"):
+            raise InputError(f"search option 'search_type' must be greedy or beam to stream, got "
+                             f"{config.search_type!r} (ESPnet's BeamSearchTransducer searches whole utterances)")
+        self.joint, self.config, self.counters = joint, config.for_joint(joint), counters
+        if config.search_type == "greedy":
+            self.search = GreedySearch(joint, decoder, config, batch, device, counters)
+        else:
+            self.search = BeamSearch(joint, decoder, config, batch, device, counters, fusion)
+
+    @torch.no_grad()
+    def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
+        """Decode each stream's next ``enc_lens[b]`` frames (0 allowed) of the chunk ``enc_out (B, C, De)``."""
+        kept, kept_lens = iam_frame_skip(self.joint, enc_out, enc_lens, self.config.iam_blank_threshold)
+        if self.counters is not None:
+            self.counters.frames += enc_lens.cpu().long()
+            self.counters.frames_kept += kept_lens.cpu().long()
+        self.search.extend(kept, kept_lens)
+
+    def nbest(self, nbest: Optional[int] = None) -> List[List[Hypothesis]]:
+        """Each stream's ``nbest`` (default ``config.nbest``) best hypotheses so far, best first; changes nothing."""
+        return self.search.nbest(nbest)
 
 
 def espnet_beam_search(joint, decoder, enc_out, enc_lens, config: SearchConfig) -> List[List[Hypothesis]]:

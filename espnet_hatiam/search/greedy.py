@@ -1,10 +1,12 @@
-"""Batched label-looping greedy transducer search (NeMo, arXiv 2406.06220), exact for HAT."""
+"""Batched label-looping greedy transducer search (NeMo, arXiv 2406.06220), exact for HAT:
+:class:`GreedySearch` over a stream's chunks of encoder frames, :func:`greedy_search` over whole utterances."""
 
 import math
 from typing import List, Optional
 
 import torch
 
+from espnet_hatiam.errors import InputError
 from espnet_hatiam.search.beam_state import BeamState, EncodedFrames
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
@@ -37,6 +39,7 @@ def greedy_search(
     network runs once per emitted label. For the RNN-T joint (no separate blank) W = 1: every
     frame is projected. Each utterance has its own frame pointer; ``row_plan`` as in
     :func:`~espnet_hatiam.search.beam.modified_beam_search` (the masked plan runs T x S steps).
+    One :meth:`GreedySearch.extend` over all the frames.
 
     Args:
         joint: HAT or RNN-T joint network; decoder: ESPnet ``TransducerDecoder``.
@@ -51,143 +54,199 @@ def greedy_search(
     """
     config = SearchConfig(search_type="greedy", max_sym_per_frame=max_sym_per_frame,
                           hat_blank_threshold=hat_blank_threshold, row_plan=row_plan).for_joint(joint)
-    (batch, frames), device, S = enc_out.shape[:2], enc_out.device, max_sym_per_frame
+    (batch, frames), device = enc_out.shape[:2], enc_out.device
     if frame_labels is not None and tuple(frame_labels.shape) != (batch, frames):
         raise ValueError(f"frame_labels must be (B, T) = {(batch, frames)}, got {tuple(frame_labels.shape)}")
-    select = not config.masks_rows(device)
-    # a label can beat blank only where P(blank) < 0.5, and is allowed only where P(blank) < theta
-    bound = blank_logit_bound(min(hat_blank_threshold, 0.5)) if joint.is_factorized else math.inf
-    width = WINDOW if joint.is_factorized else 1
-    weight, bias = joint.output_layer()
-    weight_t = weight.t()
-    encoded = EncodedFrames(joint, enc_out, enc_lens, width)
-    prediction = PredictionNetwork(decoder)
-    beam = BeamState(joint, prediction, None, batch, 1, device)
-    if select:
-        return _label_looping_on_host(beam, encoded, weight, bias, bound, width, S, enc_lens.tolist(), counters,
-                                      frame_labels)
-    window_rows = torch.arange(batch, device=device) * width
-    size = weight.size(1)
-    t = torch.zeros(batch, 1, dtype=torch.long, device=device)  # frame pointers
-    on_frame = torch.zeros_like(t)  # labels emitted on frame t so far
-    scores, steps, windows = [], [], []  # per step, (B, 1) and (B, W) tensors, read once after the loop
-
-    for _ in range(frames * S):  # each step emits a label (at most S - 1 a frame) or moves on
-        window, valid = encoded.window(t)
-        hiddens = joint.hidden(window, beam.dec_proj.unsqueeze(1))  # (B, W, J)
-        windows.append(valid)
-        if joint.is_factorized:
-            blank_logits = torch.addmv(bias[0], hiddens.view(-1, size), weight[0]).view(batch, 1, width)
-            run, _, blank = blank_certain_run(blank_logits, bound, valid)
-            scores.append(blank)
-            f = t + run
-            at_frame = (f < encoded.lens) & (run < width)
-            hidden = hiddens.view(batch * width, size)[window_rows + run.clamp(max=width - 1).view(-1)]
-        else:
-            f, at_frame, hidden = t, valid, hiddens.view(batch, size)
-            run = None
-        best, token = joint.log_probs_from_logits(torch.addmm(bias, hidden, weight_t)).max(1, keepdim=True)
-        emit = (token != 0) & at_frame  # ties went to blank (index 0)
-        scores.append(best * at_frame)
-        steps.append((token, emit, torch.where(at_frame, f, -1)))
-        on_frame = (on_frame if run is None else on_frame * (run == 0)) + emit  # a run moved to a new frame
-        stay = emit & (on_frame < S)
-        t = f + (at_frame & ~stay)
-        on_frame = on_frame * stay
-        beam.advance(token, stepping=emit)
-
-    total = torch.cat(scores, 1).sum(1) if scores else torch.zeros(batch, device=device)
-    if counters is not None:
-        counters.joint_evaluations += torch.cat(windows, 1).sum(1).cpu() if windows else 0
-    return _hypotheses(total, steps, frames, counters, frame_labels)
-
-
-def _hypotheses(scores, steps, frames, counters, frame_labels) -> List[Hypothesis]:
-    """Copy the result to the host: scores ``(B,)`` and each step's token, emitted flag and projected frame
-    (-1: none), all ``(B, 1)``; adds the label projections, the frames searched and the labels per frame
-    (``frame_labels (B, T)``) if asked."""
-    batch = scores.numel()
-    if steps:
-        tokens, emitted, projected = (torch.cat(column, 1).tolist() for column in zip(*steps))
-    else:
-        tokens = emitted = projected = [[] for _ in range(batch)]
-    labels = [[k for k, e in zip(tokens[b], emitted[b]) if e] for b in range(batch)]
-    if counters is not None:
-        counters.label_projections += torch.tensor([sum(f >= 0 for f in row) for row in projected])
-        counters.frames_searched += torch.tensor([len({f for f in row if f >= 0}) for row in projected])
+    search = GreedySearch(joint, decoder, config, batch, device, counters)
+    search.extend(enc_out, enc_lens)
     if frame_labels is not None:
-        flat = [b * frames + f for b in range(batch) for f, e in zip(projected[b], emitted[b]) if e]
+        flat = [b * frames + f for b in range(batch) for f in search.label_frames[b]]
         added = torch.bincount(torch.tensor(flat, dtype=torch.long), minlength=frame_labels.numel())
         frame_labels += added.view_as(frame_labels).to(frame_labels.device, frame_labels.dtype)
-    return [Hypothesis(labels[b], score) for b, score in enumerate(scores.tolist())]
+    return search.best()
 
 
-def _label_looping_on_host(beam: BeamState, encoded: EncodedFrames, weight: torch.Tensor, bias: torch.Tensor,
-                           bound: float, width: int, S: int, lens: List[int], counters: Optional[SearchCounters],
-                           frame_labels: Optional[torch.Tensor]) -> List[Hypothesis]:
-    """The selecting plan of :func:`greedy_search`: frame pointers, scores and labels on the host.
+class GreedySearch:
+    """:func:`greedy_search` of B streams, resumable over chunks of encoder frames.
 
-    Each step reads the window's blank logits and, at the candidate frames, the best outputs
-    (two reads); the runs, the choice and the bookkeeping are plain Python, the prediction network
-    steps on the rows that emitted. The same decisions as the masked loop (the bound is compared in
-    the tensors' precision).
+    As :class:`~espnet_hatiam.search.beam.BeamSearch`: :meth:`extend` searches every frame it
+    receives (a window's blank-certain run ends at the last frame received, the next chunk's
+    window starts there), so only the path is carried between chunks, not the frames. Same
+    labels as one extend over all the frames, the scores up to the order of the additions and
+    the shapes of the products; the windows, so ``joint_evaluations``, are cut at the chunks' ends.
+
+    Args:
+        config: ``max_sym_per_frame``, ``hat_blank_threshold`` and ``row_plan``.
+        batch: B streams; device: where the search runs (the chunks' device).
+        counters: if given, each extend adds its ``joint_evaluations``, ``label_projections`` and ``frames_searched``.
+
+    Attributes:
+        label_frames: for each stream, the frame of its input (counted over its chunks) each label was emitted on.
     """
-    batch, size, device = len(lens), weight.size(1), beam.device
-    bound = float(torch.tensor(bound, dtype=weight.dtype))
-    starts = encoded.start.view(-1).tolist()
-    t, on_frame, scores = [0] * batch, [0] * batch, [0.0] * batch
-    labels, label_frames = [[] for _ in range(batch)], [[] for _ in range(batch)]
-    evaluations, projections, visited, last = [0] * batch, [0] * batch, [0] * batch, [-1] * batch
-    live = [b for b in range(batch) if lens[b] > 0]
-    weight_t = weight.t()
-    while live:
-        index = torch.tensor([[starts[b] + t[b] + w for w in range(width)] for b in range(batch)], device=device)
-        hiddens = beam.joint.hidden(encoded.flat[index], beam.dec_proj.unsqueeze(1)).view(batch * width, size)
-        blank = torch.addmv(bias[0], hiddens, weight[0]).tolist() if width > 1 else None
-        rows, frames = [], []  # utterances with a candidate frame, and that frame
-        for b in live:
-            w, end = 0, min(width, lens[b] - t[b])
-            while blank is not None and w < end and blank[b * width + w] >= bound:  # blank-certain
-                scores[b] += _log_sigmoid(blank[b * width + w])
-                w += 1
-            evaluations[b] += end
-            if w < end:
-                rows.append(b)
-                frames.append(t[b] + w)
-                if w:
-                    on_frame[b] = 0
-            else:
-                t[b], on_frame[b] = t[b] + w, 0
-        if rows:
-            logits = torch.addmm(bias, hiddens[torch.tensor([b * width + f - t[b] for b, f in zip(rows, frames)],
-                                                           device=device)], weight_t)
-            best, token = beam.joint.log_probs_from_logits(logits).max(1)  # ties go to blank (index 0)
-            emitting, emitted = [], []
-            for b, f, value, k in zip(rows, frames, best.tolist(), token.tolist()):
-                scores[b] += value
-                projections[b] += 1
-                visited[b] += f != last[b]
-                last[b] = f
-                stay = k != 0 and on_frame[b] + 1 < S
-                if k:
-                    labels[b].append(k)
-                    label_frames[b].append(f)
-                    emitting.append(b)
-                    emitted.append(k)
-                t[b], on_frame[b] = (f, on_frame[b] + 1) if stay else (f + 1, 0)
-            if emitting:
-                beam.advance(torch.tensor(emitted, device=device), torch.tensor(emitting, device=device))
-        live = [b for b in live if t[b] < lens[b]]
 
-    if counters is not None:
-        counters.joint_evaluations += torch.tensor(evaluations)
-        counters.label_projections += torch.tensor(projections)
-        counters.frames_searched += torch.tensor(visited)
-    if frame_labels is not None:
-        for b in range(batch):
-            for f in label_frames[b]:
-                frame_labels[b, f] += 1
-    return [Hypothesis(labels[b], scores[b]) for b in range(batch)]
+    def __init__(self, joint: TransducerJoint, decoder: torch.nn.Module, config: SearchConfig, batch: int,
+                 device: torch.device, counters: Optional[SearchCounters] = None):
+        self.config, self.joint, self.counters, self.batch = config.for_joint(joint), joint, counters, batch
+        self.select = not config.masks_rows(device)
+        # a label can beat blank only where P(blank) < 0.5, and is allowed only where P(blank) < theta
+        self.bound = blank_logit_bound(min(config.hat_blank_threshold, 0.5)) if joint.is_factorized else math.inf
+        self.width = WINDOW if joint.is_factorized else 1
+        self.weight, self.bias = joint.output_layer()
+        self.beam = BeamState(joint, PredictionNetwork(decoder), None, batch, 1, device)
+        self.labels: List[List[int]] = [[] for _ in range(batch)]
+        self.label_frames: List[List[int]] = [[] for _ in range(batch)]
+        self.received = [0] * batch  # frames of each stream searched: the first frame of its next chunk
+        # the path's scores: host floats (selecting plan) or (B,) on the device (masked plan)
+        self.scores = [0.0] * batch if self.select else torch.zeros(batch, device=device)
+
+    @torch.no_grad()
+    def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
+        """Search each stream's next ``enc_lens[b]`` frames (0 allowed) of the chunk ``enc_out (B, C, De)``."""
+        if enc_out.dim() != 3 or enc_out.size(0) != self.batch:
+            raise ValueError(f"a chunk of {self.batch} streams must be (B, C, De), got {tuple(enc_out.shape)}")
+        if enc_out.size(1) == 0:
+            return
+        encoded = EncodedFrames(self.joint, enc_out, enc_lens, self.width)
+        if self.select:
+            self._extend_on_host(encoded, enc_lens.tolist())
+        else:
+            self._extend_masked(encoded, enc_out.size(1))
+
+    def best(self) -> List[Hypothesis]:
+        """Each stream's path so far (one ``Hypothesis`` per stream); the state is unchanged."""
+        return _hypotheses(self, [])
+
+    def nbest(self, nbest: Optional[int] = None) -> List[List[Hypothesis]]:
+        """:meth:`best` as one-element n-best lists (``nbest`` must be 1)."""
+        if nbest not in (None, 1):
+            raise InputError(f"search option 'nbest' must be 1 for greedy search, got {nbest!r}")
+        return [[h] for h in self.best()]
+
+    def _extend_masked(self, encoded: EncodedFrames, frames: int) -> None:
+        """The masked plan: T x S steps over the chunk's T frames without host synchronisation, then the copy."""
+        joint, beam, weight, bias, width, S = (self.joint, self.beam, self.weight, self.bias, self.width,
+                                               self.config.max_sym_per_frame)
+        batch, size, device = self.batch, weight.size(1), encoded.lens.device
+        weight_t = weight.t()
+        window_rows = torch.arange(batch, device=device) * width
+        t = torch.zeros(batch, 1, dtype=torch.long, device=device)  # frame pointers
+        on_frame = torch.zeros_like(t)  # labels emitted on frame t so far (0 at a chunk's start: every frame
+        # of the last chunk was left)
+        scores, steps, windows = [], [], []  # per step, (B, 1) and (B, W) tensors, read once after the loop
+
+        for _ in range(frames * S):  # each step emits a label (at most S - 1 a frame) or moves on
+            window, valid = encoded.window(t)
+            hiddens = joint.hidden(window, beam.dec_proj.unsqueeze(1))  # (B, W, J)
+            windows.append(valid)
+            if joint.is_factorized:
+                blank_logits = torch.addmv(bias[0], hiddens.view(-1, size), weight[0]).view(batch, 1, width)
+                run, _, blank = blank_certain_run(blank_logits, self.bound, valid)
+                scores.append(blank)
+                f = t + run
+                at_frame = (f < encoded.lens) & (run < width)
+                hidden = hiddens.view(batch * width, size)[window_rows + run.clamp(max=width - 1).view(-1)]
+            else:
+                f, at_frame, hidden = t, valid, hiddens.view(batch, size)
+                run = None
+            best, token = joint.log_probs_from_logits(torch.addmm(bias, hidden, weight_t)).max(1, keepdim=True)
+            emit = (token != 0) & at_frame  # ties went to blank (index 0)
+            scores.append(best * at_frame)
+            steps.append((token, emit, torch.where(at_frame, f, -1)))
+            on_frame = (on_frame if run is None else on_frame * (run == 0)) + emit  # a run moved to a new frame
+            stay = emit & (on_frame < S)
+            t = f + (at_frame & ~stay)
+            on_frame = on_frame * stay
+            beam.advance(token, stepping=emit)
+
+        self.scores = self.scores + torch.cat(scores, 1).sum(1)
+        if self.counters is not None:
+            self.counters.joint_evaluations += torch.cat(windows, 1).sum(1).cpu()
+        _hypotheses(self, steps, encoded.lens)
+
+    def _extend_on_host(self, encoded: EncodedFrames, lens: List[int]) -> None:
+        """The selecting plan: frame pointers, scores and labels on the host.
+
+        Each step reads the window's blank logits and, at the candidate frames, the best outputs
+        (two reads); the runs, the choice and the bookkeeping are plain Python, the prediction network
+        steps on the rows that emitted. The same decisions as the masked loop (the bound is compared in
+        the tensors' precision).
+        """
+        beam, weight, bias, width, S = self.beam, self.weight, self.bias, self.width, self.config.max_sym_per_frame
+        batch, size, device = self.batch, weight.size(1), beam.device
+        bound = float(torch.tensor(self.bound, dtype=weight.dtype))
+        starts = encoded.start.view(-1).tolist()
+        scores, labels, label_frames, first = self.scores, self.labels, self.label_frames, self.received
+        t, on_frame = [0] * batch, [0] * batch  # pointers in the chunk; every frame of the last chunk was left
+        evaluations, projections, visited, last = [0] * batch, [0] * batch, [0] * batch, [-1] * batch
+        live = [b for b in range(batch) if lens[b] > 0]
+        weight_t = weight.t()
+        while live:
+            index = torch.tensor([[starts[b] + t[b] + w for w in range(width)] for b in range(batch)], device=device)
+            hiddens = beam.joint.hidden(encoded.flat[index], beam.dec_proj.unsqueeze(1)).view(batch * width, size)
+            blank = torch.addmv(bias[0], hiddens, weight[0]).tolist() if width > 1 else None
+            rows, frames = [], []  # streams with a candidate frame, and that frame
+            for b in live:
+                w, end = 0, min(width, lens[b] - t[b])
+                while blank is not None and w < end and blank[b * width + w] >= bound:  # blank-certain
+                    scores[b] += _log_sigmoid(blank[b * width + w])
+                    w += 1
+                evaluations[b] += end
+                if w < end:
+                    rows.append(b)
+                    frames.append(t[b] + w)
+                    if w:
+                        on_frame[b] = 0
+                else:
+                    t[b], on_frame[b] = t[b] + w, 0
+            if rows:
+                logits = torch.addmm(bias, hiddens[torch.tensor([b * width + f - t[b] for b, f in zip(rows, frames)],
+                                                               device=device)], weight_t)
+                best, token = beam.joint.log_probs_from_logits(logits).max(1)  # ties go to blank (index 0)
+                emitting, emitted = [], []
+                for b, f, value, k in zip(rows, frames, best.tolist(), token.tolist()):
+                    scores[b] += value
+                    projections[b] += 1
+                    visited[b] += f != last[b]
+                    last[b] = f
+                    stay = k != 0 and on_frame[b] + 1 < S
+                    if k:
+                        labels[b].append(k)
+                        label_frames[b].append(first[b] + f)
+                        emitting.append(b)
+                        emitted.append(k)
+                    t[b], on_frame[b] = (f, on_frame[b] + 1) if stay else (f + 1, 0)
+                if emitting:
+                    beam.advance(torch.tensor(emitted, device=device), torch.tensor(emitting, device=device))
+            live = [b for b in live if t[b] < lens[b]]
+
+        self.received = [r + n for r, n in zip(first, lens)]
+        if self.counters is not None:
+            self.counters.joint_evaluations += torch.tensor(evaluations)
+            self.counters.label_projections += torch.tensor(projections)
+            self.counters.frames_searched += torch.tensor(visited)
+
+
+def _hypotheses(search: GreedySearch, steps, lens: Optional[torch.Tensor] = None) -> List[Hypothesis]:
+    """The masked plan's copies to the host (its only reads; the selecting plan's paths are there already).
+
+    A chunk's ``steps`` (each step's token, emitted flag and projected frame, -1: none, all ``(B, 1)``)
+    go into the labels, their frames and the counters (label projections, frames searched), its
+    ``lens (B, 1)`` into the frames received. Returns each stream's ``Hypothesis`` so far.
+    """
+    if steps:
+        tokens, emitted, projected = (torch.cat(column, 1).tolist() for column in zip(*steps))
+        for b in range(search.batch):
+            for k, e, f in zip(tokens[b], emitted[b], projected[b]):
+                if e:
+                    search.labels[b].append(k)
+                    search.label_frames[b].append(search.received[b] + f)
+        if search.counters is not None:
+            search.counters.label_projections += torch.tensor([sum(f >= 0 for f in row) for row in projected])
+            search.counters.frames_searched += torch.tensor([len({f for f in row if f >= 0}) for row in projected])
+    if lens is not None:
+        search.received = [r + n for r, n in zip(search.received, lens.view(-1).tolist())]
+    scores = search.scores if isinstance(search.scores, list) else search.scores.tolist()
+    return [Hypothesis(list(search.labels[b]), score) for b, score in enumerate(scores)]
 
 
 def _log_sigmoid(x: float) -> float:

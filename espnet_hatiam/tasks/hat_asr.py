@@ -1,7 +1,7 @@
 """ESPnet task for HAT/IAM transducers: ESPnet's ASR task with the HAT model and joint plugged in.
 
 Data, preprocessing (tokenisation), frontends, SpecAugment, normalisation and encoders are
-ESPnet's own registries; this task adds ``--joint_type {hat,rnnt}`` and builds
+ESPnet's own registries (encoders: also ``chunked_conformer``, the streaming one); this task adds ``--joint_type {hat,rnnt}`` and builds
 :class:`ESPnetHATModel` with ESPnet's ``TransducerDecoder`` as prediction network.
 """
 
@@ -10,9 +10,10 @@ import logging
 from pathlib import Path
 
 from espnet2.asr.decoder.transducer_decoder import TransducerDecoder
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.tasks.asr import (
     ASRTask,
-    encoder_choices,
+    encoder_choices as espnet_encoder_choices,
     frontend_choices,
     normalize_choices,
     preprocessor_choices,
@@ -24,7 +25,14 @@ from espnet2.train.class_choices import ClassChoices
 from espnet_hatiam.data.checks import count_unknown_tokens
 from espnet_hatiam.tasks.training_worker import TrainingWorker
 from espnet_hatiam.models import ESPnetHATModel
+from espnet_hatiam.models.chunked_encoder import ChunkedConformerEncoder
 from espnet_hatiam.nets import JOINT_TYPES
+
+# ESPnet's encoders and the chunked (streaming) conformer; ESPnet's own registry is left unchanged.
+encoder_choices = ClassChoices(
+    name="encoder", classes=dict(espnet_encoder_choices.classes, chunked_conformer=ChunkedConformerEncoder),
+    type_check=AbsEncoder, default="rnn",
+)
 
 model_choices = ClassChoices(
     name="model", classes=dict(hat=ESPnetHATModel), type_check=ESPnetHATModel, default="hat"

@@ -1,0 +1,98 @@
+"""Features of a stream of samples, equal to the model's frontend on the whole recording.
+
+ESPnet's STFT frontend (``DefaultFrontend``, ``center=True``) reflects the signal by n_fft / 2
+samples at both ends, then frames it every hop. :class:`FeatureStream` keeps the samples from the
+next frame's start, reflects the first n_fft / 2 + 1 samples once they have arrived, computes
+every frame whose window has arrived (the frontend with ``center`` off on those samples), and
+reflects the last samples when the stream ends. Only the samples of the frames not yet computed
+are kept (less than n_fft + hop). ESPnet's own ``OnlineAudioProcessor`` (``asr_transducer``) trims
+frames at the chunk edges instead, which differs from the whole-recording features there.
+"""
+
+import contextlib
+from typing import Optional, Tuple
+
+import torch
+
+from espnet_hatiam.errors import InputError
+
+
+class FeatureStream:
+    """Normalised features of one stream: ``push(samples)`` -> the frames now complete.
+
+    Args:
+        frontend: the model's ESPnet frontend with an ``stft`` (``DefaultFrontend``).
+        normalize: the model's feature normalisation: ``GlobalMVN`` (per frame, as the recipes train) or None.
+    """
+
+    def __init__(self, frontend: torch.nn.Module, normalize: Optional[torch.nn.Module]):
+        stft = getattr(frontend, "stft", None)
+        if stft is None:
+            raise InputError(f"streaming needs ESPnet's STFT frontend (frontend: default), not "
+                             f"{type(frontend).__name__}")
+        if normalize is not None and type(normalize).__name__ != "GlobalMVN":
+            raise InputError(f"streaming needs per-frame normalisation (normalize: global_mvn, or none), not "
+                             f"{type(normalize).__name__}, which needs the whole utterance")
+        self.frontend, self.normalize, self.stft = frontend, normalize, stft
+        self.n_fft, self.hop = stft.n_fft, stft.hop_length
+        self.pad = self.n_fft // 2 if stft.center else 0
+        self.head: Optional[torch.Tensor] = None  # samples before the left reflection can be made
+        self.buffer: Optional[torch.Tensor] = None  # padded samples from the next frame's start
+        self.tail: Optional[torch.Tensor] = None  # the last pad + 1 samples (the right reflection)
+        self.frames = 0
+
+    @torch.no_grad()
+    def push(self, samples: torch.Tensor, final: bool = False) -> torch.Tensor:
+        """Samples ``(S,)`` (S may be 0) -> normalised features ``(1, N, F)`` of the frames now complete."""
+        recent = samples if self.tail is None else torch.cat([self.tail, samples])
+        self.tail = recent[-(self.pad + 1):]
+        if self.buffer is None:
+            self.head = samples if self.head is None else torch.cat([self.head, samples])
+            if self.head.numel() > self.pad:
+                left = self.head[1: self.pad + 1].flip(0)
+                self.buffer, self.head = torch.cat([left, self.head]), None
+            elif not final:
+                return samples.new_zeros(1, 0, self._dims())
+            else:  # a stream shorter than the reflection: the frontend on all of it (as a whole recording)
+                return self._features(self.head, center=True)
+        else:
+            self.buffer = torch.cat([self.buffer, samples])
+        if final and self.pad:
+            self.buffer = torch.cat([self.buffer, self.tail[:-1].flip(0)])
+        frames = (self.buffer.numel() - self.n_fft) // self.hop + 1 if self.buffer.numel() >= self.n_fft else 0
+        if frames <= 0:
+            return samples.new_zeros(1, 0, self._dims())
+        feats = self._features(self.buffer[: (frames - 1) * self.hop + self.n_fft], center=False)
+        self.buffer = self.buffer[frames * self.hop:]
+        return feats
+
+    def _features(self, samples: torch.Tensor, center: bool) -> torch.Tensor:
+        """The frontend (and normalisation) on ``samples (S,)``, with the STFT's ``center`` as given."""
+        lengths = torch.tensor([samples.numel()], device=samples.device)
+        with _stft_center(self.stft, center):
+            feats, feats_lengths = self.frontend(samples.unsqueeze(0), lengths)
+        if self.normalize is not None:
+            feats, feats_lengths = self.normalize(feats, feats_lengths)
+        self.frames += feats.size(1)
+        return feats
+
+    def _dims(self) -> int:
+        return self.frontend.output_size()
+
+
+@contextlib.contextmanager
+def _stft_center(stft: torch.nn.Module, center: bool):
+    saved, stft.center = stft.center, center
+    try:
+        yield
+    finally:
+        stft.center = saved
+
+
+def whole_features(frontend: torch.nn.Module, normalize: Optional[torch.nn.Module],
+                   samples: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The model's frontend and normalisation on a whole recording ``(S,)``: ``(1, T, F)``, ``(1,)``."""
+    feats, lengths = frontend(samples.unsqueeze(0), torch.tensor([samples.numel()]))
+    if normalize is not None:
+        feats, lengths = normalize(feats, lengths)
+    return feats, lengths

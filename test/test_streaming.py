@@ -1,0 +1,221 @@
+"""Streaming: chunked encoder, streaming features, the streaming recognizer and its CLI (issue 29)."""
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import yaml
+
+from espnet_hatiam.bin.hat_asr_streaming import HATSpeech2TextStreaming, stream_file
+from espnet_hatiam.errors import InputError
+from espnet_hatiam.models.chunked_encoder import ChunkedConformerEncoder, EncoderStream
+from espnet_hatiam.models.feature_stream import FeatureStream, whole_features
+from espnet_hatiam.search import decode_encoded
+from espnet_hatiam.tasks.hat_asr import HATASRTask
+
+from tiny_model import TOKENS
+
+CONFORMER = dict(output_size=32, attention_heads=2, linear_units=48, num_blocks=2, input_layer="conv2d",
+                 macaron_style=True, rel_pos_type="latest", pos_enc_layer_type="rel_pos",
+                 selfattention_layer_type="rel_selfattn", activation_type="swish", use_cnn_module=True,
+                 cnn_module_kernel=5)
+
+
+def _encoder(**options) -> ChunkedConformerEncoder:
+    torch.manual_seed(0)
+    return ChunkedConformerEncoder(20, **{**CONFORMER, **options}).eval()
+
+
+def _stream(stream, inputs: torch.Tensor, pieces, axis: int) -> torch.Tensor:
+    """Push ``inputs`` in pieces of the sizes ``pieces`` (cycled) along ``axis``; the concatenated output."""
+    outputs, begin, k = [], 0, 0
+    total = inputs.size(axis)
+    while begin < total:
+        size = pieces[k % len(pieces)]
+        piece = inputs.narrow(axis, begin, min(size, total - begin))
+        outputs.append(stream.push(piece, final=begin + size >= total))
+        begin, k = begin + size, k + 1
+    return torch.cat(outputs, dim=1)
+
+
+@pytest.mark.parametrize("frames", [53, 101])  # 12 and 24 encoder frames
+@pytest.mark.parametrize("chunk", [1, 3, 8])
+@pytest.mark.parametrize("left_chunks", [-1, 1])
+def test_chunk_by_chunk_encoding_equals_the_whole_utterance_under_the_chunk_mask(frames, chunk, left_chunks):
+    encoder = _encoder(num_left_chunks=left_chunks)
+    feats = torch.randn(1, frames, 20)
+    whole, lengths, _ = encoder(feats, torch.tensor([frames]), chunk_size=chunk)
+    streamed = _stream(EncoderStream(encoder, chunk), feats, [5, 1, 13, 7, 2, 30], axis=1)
+    assert streamed.shape == whole.shape and int(lengths) == whole.size(1)
+    torch.testing.assert_close(streamed, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_the_chunk_mask_hides_later_chunks_and_the_convolution_is_causal():
+    encoder = _encoder()
+    feats = torch.randn(1, 101, 20)
+    changed = feats.clone()
+    changed[:, 60:] = torch.randn(1, 41, 20)  # input frames 60.. reach encoder frames 14.. (4t + 6 >= 60)
+    out, _, _ = encoder(feats, torch.tensor([101]), chunk_size=4)
+    out_changed, _, _ = encoder(changed, torch.tensor([101]), chunk_size=4)
+    torch.testing.assert_close(out[:, :12], out_changed[:, :12])  # chunks 0-2 end before encoder frame 13
+    assert not torch.allclose(out[:, 12:], out_changed[:, 12:])
+    full, _, _ = encoder(feats, torch.tensor([101]), chunk_size=0)
+    full_changed, _, _ = encoder(changed, torch.tensor([101]), chunk_size=0)
+    assert not torch.allclose(full[:, :12], full_changed[:, :12])  # whole-utterance attention sees the future
+
+
+def test_chunked_encoding_is_batch_invariant():
+    from espnet_hatiam.models.padding import mask_encoder_padding
+
+    encoder = _encoder()
+    mask_encoder_padding(encoder)  # as ESPnetHATModel installs it
+    long, short = torch.randn(1, 101, 20), torch.randn(1, 57, 20)
+    batch = torch.nn.utils.rnn.pad_sequence([long[0], short[0]], batch_first=True)
+    out, lengths, _ = encoder(batch, torch.tensor([101, 57]), chunk_size=3)
+    alone, alone_lengths, _ = encoder(short, torch.tensor([57]), chunk_size=3)
+    assert int(lengths[1]) == int(alone_lengths[0])
+    torch.testing.assert_close(out[1:, : int(lengths[1])], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_dynamic_chunk_training_draws_chunks_and_sometimes_the_whole_utterance():
+    encoder = _encoder(dynamic_chunk_training=True, short_chunk_size=4)
+    torch.manual_seed(1)
+    draws = [encoder.draw_chunk_size(100) for _ in range(400)]
+    assert set(draws) <= {1, 2, 3, 4, 100} and {1, 4, 100} <= set(draws)
+    assert 0.15 < draws.count(100) / len(draws) < 0.35  # above 0.75 x 100 of 1..99: a quarter
+
+
+@pytest.mark.parametrize("samples", [300, 1000, 16037])
+@pytest.mark.parametrize("piece", [7, 160, 777, 100000])
+def test_streaming_features_equal_the_whole_recordings(samples, piece):
+    from espnet2.asr.frontend.default import DefaultFrontend
+
+    frontend = DefaultFrontend(fs=16000, n_fft=512, hop_length=160, n_mels=20).eval()
+    wave = torch.randn(samples)
+    whole, _ = whole_features(frontend, None, wave)
+    streamed = _stream(FeatureStream(frontend, None), wave, [piece], axis=0)
+    assert streamed.shape == whole.shape
+    torch.testing.assert_close(streamed, whole, atol=1e-5, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def streaming_model(tmp_path_factory):
+    """A randomly initialised streaming HAT+IAM model's config.yaml and weights, as training writes them."""
+    root = tmp_path_factory.mktemp("streaming_model")
+    rng = np.random.default_rng(0)
+    np.savez(root / "feats_stats.npz", count=np.array(100.0), sum=rng.standard_normal(20) * 100,
+             sum_square=np.full(20, 400.0))  # global mean/variance normalisation, as the recipes train
+    args = HATASRTask.get_parser().parse_args([
+        "--normalize", "global_mvn", "--normalize_conf", json.dumps({"stats_file": str(root / "feats_stats.npz")}),
+        "--token_list", "unused", "--token_type", "char", "--joint_type", "hat",
+        "--encoder", "chunked_conformer", "--encoder_conf", json.dumps({**CONFORMER, "dynamic_chunk_training": True}),
+        "--decoder", "transducer", "--decoder_conf", "{hidden_size: 16}",
+        "--joint_net_conf", "{joint_space_size: 24}", "--frontend_conf", "{n_mels: 20, hop_length: 160}",
+        "--model_conf", "{iam_weight: 0.3}",
+    ])
+    args.token_list = list(TOKENS)
+    torch.manual_seed(3)
+    model = HATASRTask.build_model(args)
+    (root / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(vars(args)))))
+    torch.save(model.state_dict(), root / "model.pth")
+    return root / "config.yaml", root / "model.pth"
+
+
+def _recognizer(streaming_model, **options) -> HATSpeech2TextStreaming:
+    config, weights = streaming_model
+    return HATSpeech2TextStreaming(config, weights, **options)
+
+
+def _feed(recognizer, wave: np.ndarray, piece: int):
+    partials = []
+    for begin in range(0, len(wave), piece):
+        partials.append(recognizer(wave[begin: begin + piece], is_final=begin + piece >= len(wave)))
+    return partials
+
+
+@pytest.mark.parametrize("search", [
+    dict(search_type="beam", beam_size=3, nbest=3),
+    dict(search_type="beam", beam_size=3, nbest=2, iam_blank_threshold=0.6, hat_blank_threshold=0.6),
+    dict(search_type="greedy", hat_blank_threshold=0.7),
+])
+@pytest.mark.parametrize("chunk,piece", [(1, 400), (3, 1234), (16, 16000)])
+def test_a_stream_ends_with_the_offline_decode_of_the_same_chunked_encoder_output(streaming_model, search, chunk, piece):
+    recognizer = _recognizer(streaming_model, chunk_size=chunk, **search)
+    wave = np.random.default_rng(chunk).standard_normal(27_000).astype(np.float32) * 0.1
+    final = _feed(recognizer, wave, piece)[-1]
+    model = recognizer.model
+    feats, lengths = whole_features(model.frontend, model.normalize, torch.from_numpy(wave))
+    enc_out, enc_lens, _ = model.encoder(feats, lengths, chunk_size=chunk)
+    offline = decode_encoded(model.joint_network, model.decoder, enc_out, enc_lens, recognizer.config)[0]
+    assert [r[2] for r in final] == [list(h.token_ids) for h in offline]
+    np.testing.assert_allclose([r[3].score for r in final], [h.score for h in offline], atol=1e-4)
+
+
+def test_partials_grow_to_the_final_hypothesis_and_a_new_stream_starts_afresh(streaming_model):
+    recognizer = _recognizer(streaming_model, chunk_size=4, search_type="greedy")
+    wave = np.random.default_rng(0).standard_normal(20_000).astype(np.float32) * 0.1
+    partials = _feed(recognizer, wave, 1600)
+    assert len(partials) == 13 and all(len(p) == 1 for p in partials)
+    final = partials[-1][0][2]
+    for partial in partials[:-1]:  # greedy: a partial is a prefix of what follows
+        assert final[: len(partial[0][2])] == partial[0][2]
+    assert _feed(recognizer, wave, 20_000)[-1][0][2] == final  # the call after the final one: a new stream
+
+
+def test_bad_chunks_are_named_in_one_line(streaming_model):
+    recognizer = _recognizer(streaming_model, chunk_size=4)
+    with pytest.raises(InputError, match="8000 Hz: this model expects 16000 Hz"):
+        recognizer(np.zeros(800, dtype=np.float32), sample_rate=8000)
+    with pytest.raises(InputError, match=r"shape \(800, 2\): expected mono"):
+        recognizer(np.zeros((800, 2), dtype=np.float32))
+    recognizer(np.zeros(16000, dtype=np.float32))
+    nan = np.zeros(800, dtype=np.float32)
+    nan[10] = np.nan
+    with pytest.raises(InputError, match="after 1.00 s of the stream has NaN or inf"):
+        recognizer(nan)
+    with pytest.raises(InputError, match="chunk_size 0"):
+        _recognizer(streaming_model, chunk_size=0)
+
+
+def test_an_offline_conformer_or_utterance_normalisation_cannot_stream():
+    from tiny_model import build_tiny_model
+
+    model = build_tiny_model()
+    with pytest.raises(InputError, match="chunked_conformer with causal_conv"):
+        EncoderStream(model.encoder, 4)
+    with pytest.raises(InputError, match="not UtteranceMVN, which needs the whole utterance"):
+        FeatureStream(model.frontend, model.normalize)
+
+
+def test_cli_prints_partials_with_their_times_and_the_final_text(streaming_model, tmp_path):
+    config, weights = streaming_model
+    wave = np.random.default_rng(1).standard_normal(24_000).astype(np.float32) * 0.1
+    soundfile.write(tmp_path / "live.wav", wave, 16000)
+    out = subprocess.run([sys.executable, "-m", "espnet_hatiam.bin.hat_asr_streaming", "--asr_train_config",
+                          str(config), "--asr_model_file", str(weights), "--wav", str(tmp_path / "live.wav"),
+                          "--chunk_size", "4", "--feed_ms", "200", "--search_type", "greedy"],
+                         capture_output=True, text=True, check=True)
+    lines = [line for line in out.stdout.splitlines() if re.match(r"\s*\d+\.\d\ds  |final: ", line)]
+    assert lines[-1].startswith("final: ") and len(lines) >= 2  # ESPnet's import may print a line of its own
+    recognizer = _recognizer(streaming_model, chunk_size=4, search_type="greedy")
+    assert lines[-1] == "final: " + _feed(recognizer, wave, 3200)[-1][0][0]
+    times = [float(line.split("s ", 1)[0]) for line in lines[:-1]]
+    assert times == sorted(times) and all(0 < t < 1.5 for t in times)
+    assert "chunks of 160 ms" in out.stderr
+
+
+def test_cli_names_a_stereo_recording_in_one_line(streaming_model, tmp_path):
+    from espnet_hatiam.bin.hat_asr_streaming import main
+
+    config, weights = streaming_model
+    stereo = tmp_path / "stereo.wav"
+    soundfile.write(stereo, np.zeros((8000, 2), dtype=np.float32), 16000)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--asr_train_config", str(config), "--asr_model_file", str(weights), "--wav", str(stereo)])
+    assert str(exit_info.value.code).endswith(f"--wav {stereo}: 2 channels, the model expects mono")  # sys.exit(message)
+
