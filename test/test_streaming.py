@@ -219,3 +219,26 @@ def test_cli_names_a_stereo_recording_in_one_line(streaming_model, tmp_path):
         main(["--asr_train_config", str(config), "--asr_model_file", str(weights), "--wav", str(stereo)])
     assert str(exit_info.value.code).endswith(f"--wav {stereo}: 2 channels, the model expects mono")  # sys.exit(message)
 
+
+
+def test_a_recipe_decodes_a_set_streamed_through_the_inference_cli(streaming_model, tmp_path):
+    """hat_asr_inference --streaming (a decode yaml's streaming: true): ESPnet's layout, the recognizer's text."""
+    from espnet_hatiam.bin.hat_asr_inference import main
+
+    config, weights = streaming_model
+    rng = np.random.default_rng(2)
+    waves = {f"utt{i}": (rng.standard_normal(9000 + 4000 * i) * 0.1).astype(np.float32) for i in range(3)}
+    with open(tmp_path / "wav.scp", "w") as scp:
+        for key, wave in waves.items():
+            soundfile.write(tmp_path / f"{key}.wav", wave, 16000)
+            scp.write(f"{key} {tmp_path / key}.wav\n")
+    main(["--asr_train_config", str(config), "--asr_model_file", str(weights), "--output_dir", str(tmp_path / "out"),
+          "--data_path_and_name_and_type", f"{tmp_path / 'wav.scp'},speech,sound", "--batch_size", "2",
+          "--streaming", "true", "--chunk_size", "4", "--search_type", "greedy", "--iam_blank_threshold", "0.9"])
+    text = dict(line.split(" ", 1) if " " in line else (line, "")
+                for line in (tmp_path / "out/1best_recog/text").read_text().splitlines())
+    recognizer = _recognizer(streaming_model, chunk_size=4, search_type="greedy", iam_blank_threshold=0.9)
+    assert text == {key: _feed(recognizer, wave, 2560)[-1][0][0] for key, wave in waves.items()}
+    stats = json.loads((tmp_path / "out/decode_stats.json").read_text())
+    assert stats["streaming"] is True and stats["chunk_size"] == 4 and stats["utterances"] == 3
+    assert stats["frames"] >= stats["frames_kept"] > 0

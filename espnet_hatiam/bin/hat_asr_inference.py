@@ -197,7 +197,11 @@ def inference(job: decode_dir.DecodeJob, search_config: SearchConfig, streaming:
                                      **speech2text_kwargs)
     from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError
 
-    with job.writer(search_config.as_dict()) as writer:
+    settings = search_config.as_dict()
+    if streaming:
+        settings.update(streaming=True, chunk_size=chunk_size, num_left_chunks=num_left_chunks,
+                        chunk_seconds=speech2text.chunk_seconds, lookahead_seconds=speech2text.lookahead_seconds)
+    with job.writer(settings) as writer:
         for keys, batch in job.batches():
             checks.check_finite(keys, batch["speech"], batch["speech_lengths"])
             try:
