@@ -2,7 +2,8 @@
 whether it is alone or padded in a batch beside much longer ones, in training and decoding.
 
 The model is the project's conformer (conv2d subsampling, convolution modules, ESPnet's current
-relative positional encoding) built through the task; the reference is each utterance alone.
+relative positional encoding) built through the task, or the streaming one (``chunked_conformer``:
+chunked attention, causal convolutions) under a chunk mask; the reference is each utterance alone.
 """
 
 import logging
@@ -18,11 +19,15 @@ TOKENS = ["<blank>", "<unk>", "a", "b", "c", "d", "<sos/eos>"]
 LENGTHS = [32000, 2385, 9000, 4161]  # 2 s down to 0.15 s: 62 to 4 encoder frames
 
 
-def build(input_layer="conv2d", rel_pos_type="latest"):
+ENCODERS = {"conformer": "", "chunked_conformer": ", chunk_size: 4"}  # the streaming one: chunks of 4 frames
+
+
+def build(input_layer="conv2d", rel_pos_type="latest", encoder="conformer"):
     args = HATASRTask.get_parser().parse_args([
-        "--token_list", "unused", "--encoder", "conformer",
+        "--token_list", "unused", "--encoder", encoder,
         "--encoder_conf", f"{{output_size: 32, num_blocks: 2, linear_units: 32, attention_heads: 2, "
-                          f"cnn_module_kernel: 15, input_layer: {input_layer}, rel_pos_type: {rel_pos_type}}}",
+                          f"cnn_module_kernel: 15, input_layer: {input_layer}, rel_pos_type: {rel_pos_type}"
+                          f"{ENCODERS[encoder]}}}",
         "--decoder_conf", "{hidden_size: 16}", "--joint_net_conf", "{joint_space_size: 24}",
         "--frontend_conf", "{n_fft: 512, hop_length: 160, n_mels: 20}", "--model_conf", "{iam_weight: 0.3}",
     ])
@@ -48,9 +53,10 @@ def test_subsampled_lengths_follow_the_convolutions(input_layer):
         assert subsampled_lengths(embed, torch.tensor([frames])).item() == out.size(1), frames
 
 
-@pytest.mark.parametrize("input_layer", ["conv2d", "conv2d6"])
-def test_encoder_output_of_a_batch_equals_each_utterance_alone(input_layer):
-    model = build(input_layer)
+@pytest.mark.parametrize("input_layer,encoder", [("conv2d", "conformer"), ("conv2d6", "conformer"),
+                                                 ("conv2d", "chunked_conformer")])
+def test_encoder_output_of_a_batch_equals_each_utterance_alone(input_layer, encoder):
+    model = build(input_layer, encoder=encoder)
     speech, lengths = _speech()
     with torch.no_grad():
         enc_out, enc_lens = model.encode(speech, lengths)
@@ -60,8 +66,9 @@ def test_encoder_output_of_a_batch_equals_each_utterance_alone(input_layer):
             torch.testing.assert_close(enc_out[b, : int(alone_len[0])], alone[0], atol=2e-5, rtol=1e-5)
 
 
-def test_losses_of_a_batch_equal_each_utterance_alone():
-    model = build()
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_losses_of_a_batch_equal_each_utterance_alone(encoder):
+    model = build(encoder=encoder)
     speech, lengths = _speech()
     text = torch.tensor([[2, 3, 4, 5], [3, 2, -1, -1], [5, -1, -1, -1], [2, 4, 3, -1]])
     text_lengths = (text >= 0).sum(1)
@@ -80,9 +87,10 @@ def test_losses_of_a_batch_equal_each_utterance_alone():
     # this untrained model's IAM P(blank) is 0.35-0.56: 0.45 skips some frames of most utterances, not all
     dict(beam_size=3, iam_blank_threshold=0.45, hat_blank_threshold=0.6),
 ])
-def test_decoding_a_batch_equals_decoding_one_by_one(options):
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_decoding_a_batch_equals_decoding_one_by_one(options, encoder):
     """Same hypotheses, scores and work counters; with thresholds, frames and label projections are skipped."""
-    model = build()
+    model = build(encoder=encoder)
     config = SearchConfig(**options)
     speech, lengths = _speech()
 
