@@ -20,6 +20,7 @@ thresholding, and the same model decoded offline (whole-utterance attention).
 """
 
 import difflib
+import json
 import statistics
 import sys
 import time
@@ -35,6 +36,7 @@ from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
 from espnet_hatiam.bin.hat_asr_streaming import HATSpeech2TextStreaming
 from espnet_hatiam.data.kaldi import read_table
 from espnet_hatiam.scoring.error_rate import error_counts
+from espnet_hatiam.scoring.plots import latency_accuracy
 from espnet_hatiam.search import SearchConfig
 from espnet_hatiam.search.greedy import greedy_search
 
@@ -82,6 +84,7 @@ def main():
     parser.add_argument("--num_left_chunks", type=int, default=None)
     parser.add_argument("--alignment_exp", type=Path, default=None, help="offline model whose greedy alignment is the reference")
     parser.add_argument("--alignment_model", default="valid.wer.ave.pth")
+    parser.add_argument("--output", type=Path, default=None, help="also write the rows (.json) and the WER-latency plot (.png) here")
     args = parser.parse_args()
     torch.set_num_threads(args.num_threads)
     refs, wavs = read_table(args.data / "text"), read_table(args.data / "wav.scp")
@@ -103,6 +106,7 @@ def main():
     print("| decoding | chunk ms | latency ms | WER % | compute p50 ms | p95 ms | p95 / chunk | RTF "
           "| search ms / chunk (mean) | frames searched | delay mean ms | delay p90 ms |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
     for name, config in searches:
         offline = HATSpeech2Text(args.exp / "config.yaml", args.exp / args.model, search_config=config,
                                  encode_window_seconds=0)
@@ -111,15 +115,16 @@ def main():
         seconds = time.perf_counter() - tic
         wer = error_counts([refs[k] for k in keys], [hyps[k] for k in keys], "word")["Err"]
         print(f"| {name}, offline | - | - | {wer:.2f} | - | - | - | {seconds / audio_seconds:.4f} | - | - | - | - |")
+        rows.append({"search": name, "chunk_ms": None, "wer": wer, "rtf": seconds / audio_seconds})
         for chunk in args.chunk_sizes:
             recognizer = HATSpeech2TextStreaming(args.exp / "config.yaml", args.exp / args.model, search_config=config,
                                                  chunk_size=chunk, num_left_chunks=args.num_left_chunks)
             stream(recognizer, audio[keys[0]])  # warm-up
-            computes, searches, delays, hyps, searched, frames = [], [], [], {}, 0, 0
+            computes, search_times, delays, hyps, searched, frames = [], [], [], {}, 0, 0
             for k in keys:
                 hyps[k], tokens, compute, search, emitted, counters = stream(recognizer, audio[k])
                 computes += compute
-                searches += search
+                search_times += search
                 searched, frames = searched + int(counters.frames_searched.sum()), frames + int(counters.frames.sum())
                 ref_tokens, ref_times = alignments[k]
                 matcher = difflib.SequenceMatcher(a=tokens, b=ref_tokens, autojunk=False)
@@ -131,9 +136,26 @@ def main():
             p50, p95 = np.percentile(computes, 50) * 1000, np.percentile(computes, 95) * 1000
             print(f"| {name} | {chunk_ms:.0f} | {chunk_ms + recognizer.lookahead_seconds * 1000:.0f} | {wer:.2f} "
                   f"| {p50:.1f} | {p95:.1f} | {p95 / chunk_ms:.3f} | {sum(computes) / audio_seconds:.4f} "
-                  f"| {1000 * statistics.mean(searches):.2f} | {100 * searched / max(frames, 1):.1f} % "
-                  f"| {1000 * statistics.mean(delays):.0f} | {1000 * np.percentile(delays, 90):.0f} |", flush=True)
+                  f"| {1000 * statistics.mean(search_times):.2f} | {100 * searched / max(frames, 1):.1f} % "
+                  f"| {_ms(delays, statistics.mean)} | {_ms(delays, lambda d: np.percentile(d, 90))} |", flush=True)
+            rows.append({"search": name, "chunk_ms": chunk_ms, "latency_ms": chunk_ms + recognizer.lookahead_seconds * 1000,
+                         "wer": wer, "compute_p50_ms": p50, "compute_p95_ms": p95, "rtf": sum(computes) / audio_seconds,
+                         "search_ms_per_chunk": 1000 * statistics.mean(search_times), "frames_searched": searched,
+                         "frames": frames, "matched_tokens": len(delays),
+                         "delay_mean_ms": 1000 * statistics.mean(delays) if delays else None,
+                         "delay_p90_ms": 1000 * float(np.percentile(delays, 90)) if delays else None})
         print(f"{name} done", file=sys.stderr, flush=True)
+    if args.output is not None:
+        args.output.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+        latency_accuracy({n: [(r["latency_ms"], r["wer"]) for r in rows if r["search"] == n and r["chunk_ms"]]
+                          for n, _ in searches},
+                         {r["search"]: r["wer"] for r in rows if r["chunk_ms"] is None}, args.output.with_suffix(".png"),
+                         f"streaming HAT+IAM, {args.data.name}")
+
+
+def _ms(delays, statistic) -> str:
+    """A statistic of ``delays`` (s) in ms; '-' when no token matched the alignment."""
+    return f"{1000 * float(statistic(delays)):.0f}" if delays else "-"
 
 
 if __name__ == "__main__":

@@ -65,3 +65,31 @@ def speed_accuracy(points: Points, path: Path, xlabel: str, title: str) -> Dict[
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return {"points": dict(points), "families": list(grouped), "pareto": front}
+
+
+def latency_accuracy(lines: Dict[str, List[Tuple[float, float]]], offline: Dict[str, float], path: Path,
+                     title: str) -> None:
+    """WER against algorithmic latency: one line per search of ``(latency ms, WER %)`` points (the streamed
+    chunk sizes), and each search's offline WER (``offline``) as a dashed horizontal line of its colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not lines:
+        raise ValueError(f"{path}: no points to plot")
+    colours = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for index, (name, points) in enumerate(sorted(lines.items())):
+        xs, ys = zip(*sorted(points))
+        ax.plot(xs, ys, "o-", color=colours(index), label=f"{name}, streamed")
+        if name in offline:
+            ax.axhline(offline[name], linestyle="--", color=colours(index), linewidth=1, label=f"{name}, offline")
+    ax.set_xlabel("algorithmic latency, ms (chunk + look-ahead)")
+    ax.set_ylabel("WER %")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
