@@ -12,7 +12,9 @@ thresholding, and the same model decoded offline (whole-utterance attention).
 - emission delay: for each token of the final hypothesis that the offline model's greedy alignment
   also emits (matched by ``difflib`` on the token ids), the audio time at which it first appeared, for
   good, in the stream's partial best, less the end of the frame the offline alignment emits it on;
-  mean and p90 (ms). ``--alignment_exp`` names the offline model (default: this one, offline).
+  mean and p90 (ms). ``--alignment_exp`` names the offline model (default: this one, offline);
+- exactness: how many streams end with the hypothesis of the offline search over the same model's
+  whole-utterance encoding under the same chunk mask.
 
     cd egs/an4/asr1
     python ../../../bench/streaming.py --exp exp/asr_train_hat_iam_streaming_bpe30_seed2024 \\
@@ -36,8 +38,9 @@ from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
 from espnet_hatiam.bin.hat_asr_streaming import HATSpeech2TextStreaming
 from espnet_hatiam.data.kaldi import read_table
 from espnet_hatiam.scoring.error_rate import error_counts
+from espnet_hatiam.models.feature_stream import whole_features
 from espnet_hatiam.scoring.plots import latency_accuracy
-from espnet_hatiam.search import SearchConfig
+from espnet_hatiam.search import SearchConfig, decode_encoded
 from espnet_hatiam.search.greedy import greedy_search
 
 
@@ -78,6 +81,15 @@ def stream(recognizer: HATSpeech2TextStreaming, wave: np.ndarray):
     return text, tokens, computes, search, emitted, recognizer.last_counters
 
 
+def chunked_offline(recognizer: HATSpeech2TextStreaming, wave: np.ndarray):
+    """Token ids of the offline search over the whole utterance's chunked encoder output (the stream's target)."""
+    model = recognizer.model
+    feats, lengths = whole_features(model.frontend, model.normalize, torch.from_numpy(wave))
+    enc_out, enc_lens, _ = model.encoder(feats, lengths, chunk_size=recognizer.chunk_size)
+    nbest = decode_encoded(model.joint_network, model.decoder, enc_out, enc_lens, recognizer.config)[0]
+    return [i for i in nbest[0].token_ids if i != 0] if nbest else []
+
+
 def main():
     parser = search_bench_parser(__doc__, num_utts=130, batch_size=1)
     parser.add_argument("--chunk_sizes", type=int, nargs="+", default=[4, 8, 16], help="encoder frames per chunk")
@@ -104,8 +116,8 @@ def main():
           f"{args.num_threads} thread(s), batch 1, beam {args.beam_size}; emission delay against the greedy "
           f"alignment of {align_exp}")
     print("| decoding | chunk ms | latency ms | WER % | compute p50 ms | p95 ms | p95 / chunk | RTF "
-          "| search ms / chunk (mean) | frames searched | delay mean ms | delay p90 ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| search ms / chunk (mean) | frames searched | delay mean ms | delay p90 ms | final = offline over the chunked encoder |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for name, config in searches:
         offline = HATSpeech2Text(args.exp / "config.yaml", args.exp / args.model, search_config=config,
@@ -114,15 +126,16 @@ def main():
         hyps = {k: offline(audio[k])[0][0] for k in keys}
         seconds = time.perf_counter() - tic
         wer = error_counts([refs[k] for k in keys], [hyps[k] for k in keys], "word")["Err"]
-        print(f"| {name}, offline | - | - | {wer:.2f} | - | - | - | {seconds / audio_seconds:.4f} | - | - | - | - |")
+        print(f"| {name}, offline | - | - | {wer:.2f} | - | - | - | {seconds / audio_seconds:.4f} | - | - | - | - | - |")
         rows.append({"search": name, "chunk_ms": None, "wer": wer, "rtf": seconds / audio_seconds})
         for chunk in args.chunk_sizes:
             recognizer = HATSpeech2TextStreaming(args.exp / "config.yaml", args.exp / args.model, search_config=config,
                                                  chunk_size=chunk, num_left_chunks=args.num_left_chunks)
             stream(recognizer, audio[keys[0]])  # warm-up
-            computes, search_times, delays, hyps, searched, frames = [], [], [], {}, 0, 0
+            computes, search_times, delays, hyps, finals, searched, frames = [], [], [], {}, {}, 0, 0
             for k in keys:
                 hyps[k], tokens, compute, search, emitted, counters = stream(recognizer, audio[k])
+                finals[k] = tokens
                 computes += compute
                 search_times += search
                 searched, frames = searched + int(counters.frames_searched.sum()), frames + int(counters.frames.sum())
@@ -132,16 +145,19 @@ def main():
                     for j in range(block.size):
                         delays.append(emitted[block.a + j] - ref_times[block.b + j])
             wer = error_counts([refs[k] for k in keys], [hyps[k] for k in keys], "word")["Err"]
+            with torch.no_grad():
+                same = sum(chunked_offline(recognizer, audio[k]) == finals[k] for k in keys)
             chunk_ms = recognizer.chunk_seconds * 1000
             p50, p95 = np.percentile(computes, 50) * 1000, np.percentile(computes, 95) * 1000
             print(f"| {name} | {chunk_ms:.0f} | {chunk_ms + recognizer.lookahead_seconds * 1000:.0f} | {wer:.2f} "
                   f"| {p50:.1f} | {p95:.1f} | {p95 / chunk_ms:.3f} | {sum(computes) / audio_seconds:.4f} "
                   f"| {1000 * statistics.mean(search_times):.2f} | {100 * searched / max(frames, 1):.1f} % "
-                  f"| {_ms(delays, statistics.mean)} | {_ms(delays, lambda d: np.percentile(d, 90))} |", flush=True)
+                  f"| {_ms(delays, statistics.mean)} | {_ms(delays, lambda d: np.percentile(d, 90))} "
+                  f"| {same}/{len(keys)} |", flush=True)
             rows.append({"search": name, "chunk_ms": chunk_ms, "latency_ms": chunk_ms + recognizer.lookahead_seconds * 1000,
                          "wer": wer, "compute_p50_ms": p50, "compute_p95_ms": p95, "rtf": sum(computes) / audio_seconds,
                          "search_ms_per_chunk": 1000 * statistics.mean(search_times), "frames_searched": searched,
-                         "frames": frames, "matched_tokens": len(delays),
+                         "frames": frames, "matched_tokens": len(delays), "finals_equal_chunked_offline": same,
                          "delay_mean_ms": 1000 * statistics.mean(delays) if delays else None,
                          "delay_p90_ms": 1000 * float(np.percentile(delays, 90)) if delays else None})
         print(f"{name} done", file=sys.stderr, flush=True)
