@@ -132,6 +132,8 @@ def _recognizer(streaming_model, **options) -> HATSpeech2TextStreaming:
 
 
 def _feed(recognizer, wave: np.ndarray, piece: int):
+    """A new stream of ``wave`` in pieces of ``piece`` samples: the result of every call."""
+    recognizer.reset()
     partials = []
     for begin in range(0, len(wave), piece):
         partials.append(recognizer(wave[begin: begin + piece], is_final=begin + piece >= len(wave)))
@@ -156,7 +158,7 @@ def test_a_stream_ends_with_the_offline_decode_of_the_same_chunked_encoder_outpu
     np.testing.assert_allclose([r[3].score for r in final], [h.score for h in offline], atol=1e-4)
 
 
-def test_partials_grow_to_the_final_hypothesis_and_a_new_stream_starts_afresh(streaming_model):
+def test_partials_grow_to_the_final_hypothesis_and_a_reset_stream_starts_afresh(streaming_model):
     recognizer = _recognizer(streaming_model, chunk_size=4, search_type="greedy")
     wave = np.random.default_rng(0).standard_normal(20_000).astype(np.float32) * 0.1
     partials = _feed(recognizer, wave, 1600)
@@ -164,7 +166,10 @@ def test_partials_grow_to_the_final_hypothesis_and_a_new_stream_starts_afresh(st
     final = partials[-1][0][2]
     for partial in partials[:-1]:  # greedy: a partial is a prefix of what follows
         assert final[: len(partial[0][2])] == partial[0][2]
-    assert _feed(recognizer, wave, 20_000)[-1][0][2] == final  # the call after the final one: a new stream
+    with pytest.raises(InputError, match=r"audio after the final chunk \(is_final=True\) of the stream: call reset\(\)"):
+        recognizer(wave[:100])
+    recognizer.reset()
+    assert _feed(recognizer, wave, 20_000)[-1][0][2] == final
 
 
 def test_bad_chunks_are_named_in_one_line(streaming_model):

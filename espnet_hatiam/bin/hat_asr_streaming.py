@@ -43,8 +43,8 @@ class HATSpeech2TextStreaming(HATSpeech2Text):
         num_left_chunks: left chunks each frame attends to (None: the training config's; 0 or -1: all).
 
     ``recognizer(samples)`` with samples ``(S,)`` of any length returns the partial n-best;
-    ``recognizer(samples, is_final=True)`` ends the stream and returns the final n-best; the next call
-    starts a new stream (or call :meth:`reset`). After each call :attr:`last_timing` holds that call's
+    ``recognizer(samples, is_final=True)`` ends the stream and returns the final n-best; :meth:`reset`
+    starts a new one (a call after the final one is refused). After each call :attr:`last_timing` holds that call's
     compute and :attr:`last_counters` the stream's counters so far.
     """
 
@@ -74,7 +74,7 @@ class HATSpeech2TextStreaming(HATSpeech2Text):
                  sample_rate: Optional[int] = None) -> List[Result]:
         """Samples ``(S,)`` of the stream (mono, at the model's rate) -> its n-best so far (final with ``is_final``)."""
         if self.ended:
-            self.reset()
+            raise InputError("audio after the final chunk (is_final=True) of the stream: call reset() to start a new one")
         samples = self._check(speech, sample_rate)
         start = self._clock()
         feats = self.features.push(samples.to(self.device), final=is_final)
