@@ -247,3 +247,18 @@ def test_a_recipe_decodes_a_set_streamed_through_the_inference_cli(streaming_mod
     stats = json.loads((tmp_path / "out/decode_stats.json").read_text())
     assert stats["streaming"] is True and stats["chunk_size"] == 4 and stats["utterances"] == 3
     assert stats["frames"] >= stats["frames_kept"] > 0
+
+
+@pytest.mark.parametrize("directory", ["conf", "egs/an4/asr1/conf"])
+def test_the_streaming_config_has_the_offline_models_parameters_and_an_encoder_that_streams(directory):
+    from pathlib import Path
+
+    conf = Path(__file__).resolve().parents[1] / directory
+    models = {}
+    for name in ("train_hat_iam", "train_hat_iam_streaming"):
+        args = HATASRTask.get_parser().parse_args(["--config", str(conf / f"{name}.yaml"), "--token_list", "x"])
+        args.token_list = ["<blank>", "<unk>"] + [f"t{i}" for i in range(27)] + ["<sos/eos>"]
+        models[name] = HATASRTask.build_model(args)
+    offline, streaming = (models[n].state_dict() for n in ("train_hat_iam", "train_hat_iam_streaming"))
+    assert {k: v.shape for k, v in offline.items()} == {k: v.shape for k, v in streaming.items()}
+    EncoderStream(models["train_hat_iam_streaming"].encoder.eval(), 16)  # accepted: chunked, causal
