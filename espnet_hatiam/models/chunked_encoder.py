@@ -194,13 +194,15 @@ class EncoderStream:
 
     def _chunk(self, x: torch.Tensor) -> torch.Tensor:
         """One chunk ``(1, C, D)`` of subsampled frames through every layer and the final norm."""
+        cached = 0 if self.attention[0] is None else self.attention[0].size(1)  # every layer caches as many frames
+        _, pos_emb = self.encoder.embed.out[-1](x.new_zeros(1, cached + x.size(1), x.size(2)))  # (1, 2W - 1, D)
         for i, layer in enumerate(self.encoder.encoders):
-            x = self._layer(i, layer, x)
+            x = self._layer(i, layer, x, pos_emb)
         if self.encoder.normalize_before:
             x = self.encoder.after_norm(x)
         return x
 
-    def _layer(self, i: int, layer, x: torch.Tensor) -> torch.Tensor:
+    def _layer(self, i: int, layer, x: torch.Tensor, pos_emb: torch.Tensor) -> torch.Tensor:
         """ESPnet's conformer ``EncoderLayer.forward`` (eval mode) on a chunk, with its caches."""
         if layer.feed_forward_macaron is not None:
             residual = x
@@ -214,9 +216,7 @@ class EncoderStream:
         keep = window.size(1) if math.isinf(self.left_frames) else int(self.left_frames)
         self.attention[i] = window[:, max(window.size(1) - keep, 0):]
         h = layer.norm_mha(window) if layer.normalize_before else window
-        _, pos_emb = self.encoder.embed.out[-1](h.new_zeros(1, h.size(1), h.size(2)))
-        mask = torch.ones(1, window.size(1), window.size(1), dtype=torch.bool, device=x.device)
-        attended = layer.self_attn(h, h, h, pos_emb, mask)[:, -x.size(1):]
+        attended = layer.self_attn(h, h, h, pos_emb, None)[:, -x.size(1):]  # every cached frame is allowed
         x = x + attended
         if not layer.normalize_before:
             x = layer.norm_mha(x)
