@@ -6,12 +6,13 @@ duration of samples), as a live stream at batch 1 would be; a call's compute is 
 encoder and search time. Rows: every chunk size, with the plain beam search and with dual blank
 thresholding, and the same model decoded offline (whole-utterance attention).
 
-- algorithmic latency: the chunk plus the look-ahead past its last frame (the subsampling's 3
-  feature frames and half an STFT window);
+- algorithmic latency: the chunk plus the look-ahead past its end (``HATSpeech2TextStreaming.lookahead_seconds``:
+  36 ms at conv2d, 10 ms hops, 512-sample windows);
 - compute per chunk: p50 / p95 over every call of every utterance (ms), and against the chunk's duration;
 - emission delay: for each token of the final hypothesis that the offline model's greedy alignment
-  also emits (matched by ``difflib`` on the token ids), the audio time at which it first appeared, for
-  good, in the stream's partial best, less the end of the frame the offline alignment emits it on;
+  also emits (matched by ``difflib`` on the token ids), the time at which it first appeared, for good,
+  in the stream's partial best (the end of the chunk that produced it plus the look-ahead: when a live
+  stream has the audio to compute that chunk), less the end of the frame the offline alignment emits it on;
   mean and p90 (ms). ``--alignment_exp`` names the offline model (default: this one, offline);
 - exactness: how many streams end with the hypothesis of the offline search over the same model's
   whole-utterance encoding under the same chunk mask.
@@ -39,6 +40,7 @@ from espnet_hatiam.bin.hat_asr_streaming import HATSpeech2TextStreaming
 from espnet_hatiam.data.kaldi import read_table
 from espnet_hatiam.scoring.error_rate import error_counts
 from espnet_hatiam.models.feature_stream import whole_features
+from espnet_hatiam.models.long_form import subsampling_factor
 from espnet_hatiam.scoring.plots import latency_accuracy
 from espnet_hatiam.search import SearchConfig, decode_encoded
 from espnet_hatiam.search.greedy import greedy_search
@@ -50,7 +52,7 @@ def offline_alignment(speech2text: HATSpeech2Text, wave: torch.Tensor):
     enc_out, enc_lens = model.encode(wave.unsqueeze(0), torch.tensor([wave.numel()]))
     frame_labels = torch.zeros(enc_out.shape[:2], dtype=torch.long)
     hyp = greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, frame_labels=frame_labels)[0]
-    frame_seconds = speech2text.model.encoder.subsampling_factor() * model.frontend.stft.hop_length / speech2text.fs
+    frame_seconds = subsampling_factor(model.encoder) * model.frontend.stft.hop_length / speech2text.fs
     times = [(t + 1) * frame_seconds for t, n in enumerate(frame_labels[0].tolist()) for _ in range(n)]
     return [i for i in hyp.token_ids if i != 0], times
 
@@ -59,6 +61,7 @@ def stream(recognizer: HATSpeech2TextStreaming, wave: np.ndarray):
     """Feed one chunk of audio per call: the final text and token ids, each call's compute and search seconds,
     the time each final token first appeared for good, and the stream's counters."""
     step = round(recognizer.chunk_seconds * recognizer.fs)
+    frame_seconds = recognizer.chunk_seconds / recognizer.chunk_size
     recognizer.reset()
     computes, search, partials, text = [], [], [], ""
     for begin in range(0, len(wave), step):
@@ -68,7 +71,10 @@ def stream(recognizer: HATSpeech2TextStreaming, wave: np.ndarray):
         computes.append(time.perf_counter() - tic)
         search.append(recognizer.last_timing["search_seconds"])
         text = nbest[0][0] if nbest else ""
-        partials.append((min(begin + step, len(wave)) / recognizer.fs, nbest[0][2] if nbest else []))
+        # when this call's last chunk could have been computed live: its end plus the look-ahead (at the end: the end)
+        ready = recognizer.encoder_stream.frames_out * frame_seconds + recognizer.lookahead_seconds
+        partials.append((min(ready, len(wave) / recognizer.fs) if not final else len(wave) / recognizer.fs,
+                         nbest[0][2] if nbest else []))
     tokens = partials[-1][1]
     emitted = []
     for i in range(len(tokens)):  # the earliest call after which the prefix up to token i never changed again
@@ -85,7 +91,8 @@ def chunked_offline(recognizer: HATSpeech2TextStreaming, wave: np.ndarray):
     """Token ids of the offline search over the whole utterance's chunked encoder output (the stream's target)."""
     model = recognizer.model
     feats, lengths = whole_features(model.frontend, model.normalize, torch.from_numpy(wave))
-    enc_out, enc_lens, _ = model.encoder(feats, lengths, chunk_size=recognizer.chunk_size)
+    enc_out, enc_lens, _ = model.encoder(feats, lengths, chunk_size=recognizer.chunk_size,
+                                         num_left_chunks=recognizer.num_left_chunks)
     nbest = decode_encoded(model.joint_network, model.decoder, enc_out, enc_lens, recognizer.config)[0]
     return [i for i in nbest[0].token_ids if i != 0] if nbest else []
 

@@ -55,6 +55,25 @@ def test_chunk_by_chunk_encoding_equals_the_whole_utterance_under_the_chunk_mask
     torch.testing.assert_close(streamed, whole, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("input_layer", ["conv2d6", "conv2d8"])
+def test_other_subsamplings_stream_equal_to_the_whole_utterance(input_layer):
+    encoder = _encoder(input_layer=input_layer)
+    feats = torch.randn(1, 157, 20)
+    whole, _, _ = encoder(feats, torch.tensor([157]), chunk_size=3)
+    streamed = _stream(EncoderStream(encoder, 3), feats, [11, 2, 40], axis=1)
+    torch.testing.assert_close(streamed, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_the_chunked_conformer_defaults_to_and_needs_position_free_relative_positions():
+    conf = {k: v for k, v in CONFORMER.items() if k != "rel_pos_type"}
+    encoder = ChunkedConformerEncoder(20, **conf)  # ESPnet's own default would be legacy
+    assert type(encoder.embed.out[-1]).__name__ == "RelPositionalEncoding"
+    with pytest.raises(InputError, match="rel_pos_type / pos_enc_layer_type"):
+        ChunkedConformerEncoder(20, **{**CONFORMER, "rel_pos_type": "legacy"})
+    with pytest.raises(InputError, match="input_layer 'linear'"):
+        ChunkedConformerEncoder(20, **{**CONFORMER, "input_layer": "linear"})
+
+
 def test_the_chunk_mask_hides_later_chunks_and_the_convolution_is_causal():
     encoder = _encoder()
     feats = torch.randn(1, 101, 20)
@@ -90,13 +109,16 @@ def test_dynamic_chunk_training_draws_chunks_and_sometimes_the_whole_utterance()
     assert 0.15 < draws.count(100) / len(draws) < 0.35  # above 0.75 x 100 of 1..99: a quarter
 
 
-@pytest.mark.parametrize("samples", [300, 1000, 16037])
+@pytest.mark.parametrize("samples", [200, 300, 1000, 16037])
 @pytest.mark.parametrize("piece", [7, 160, 777, 100000])
 def test_streaming_features_equal_the_whole_recordings(samples, piece):
     from espnet2.asr.frontend.default import DefaultFrontend
 
     frontend = DefaultFrontend(fs=16000, n_fft=512, hop_length=160, n_mels=20).eval()
     wave = torch.randn(samples)
+    if samples <= 256:  # shorter than half a window: the whole-recording STFT refuses it, a stream has no frame
+        assert _stream(FeatureStream(frontend, None), wave, [piece], axis=0).size(1) == 0
+        return
     whole, _ = whole_features(frontend, None, wave)
     streamed = _stream(FeatureStream(frontend, None), wave, [piece], axis=0)
     assert streamed.shape == whole.shape

@@ -56,9 +56,11 @@ class HATSpeech2TextStreaming(HATSpeech2Text):
         EncoderStream(encoder, chunk_size, num_left_chunks)  # refuse a model or chunk size that cannot stream
         hop = self.model.frontend.stft.hop_length
         self.chunk_seconds = chunk_size * encoder.subsampling_factor() * hop / self.fs
-        # look-ahead past a chunk's last frame: the subsampling reads 3 input frames more, the STFT n_fft / 2 samples
-        self.lookahead_seconds = ((encoder.receptive_field() - encoder.subsampling_factor()) * hop
-                                  + self.model.frontend.stft.n_fft // 2) / self.fs
+        stft = self.model.frontend.stft
+        # look-ahead: a chunk's last encoder frame reads feature frames up to (receptive field - stride - 1) hops past
+        # the chunk's last hop, and that frame's window ends n_fft (less n_fft / 2 when centred) samples after it starts
+        extra_frames = encoder.receptive_field() - encoder.subsampling_factor() - 1
+        self.lookahead_seconds = (extra_frames * hop + stft.n_fft - (stft.n_fft // 2 if stft.center else 0)) / self.fs
         self.reset()
 
     def reset(self) -> None:
@@ -66,6 +68,7 @@ class HATSpeech2TextStreaming(HATSpeech2Text):
         self.features = FeatureStream(self.model.frontend, self.model.normalize)
         self.encoder_stream = EncoderStream(self.model.encoder, self.chunk_size, self.num_left_chunks)
         self.search = StreamingDecoder(self.model.joint_network, self.model.decoder, self.config, 1, self.device,
+                                       fusion=self.fusion,
                                        counters=SearchCounters.for_lengths(torch.zeros(1, dtype=torch.long)))
         self.samples_received, self.ended = 0, False
 

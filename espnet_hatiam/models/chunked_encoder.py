@@ -22,6 +22,7 @@ from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 from espnet2.asr_transducer.utils import make_chunk_mask
 
 from espnet_hatiam.errors import InputError
+from espnet_hatiam.models import long_form
 from espnet_hatiam.models.padding import subsampled_lengths
 
 
@@ -54,9 +55,17 @@ class ChunkedConformerEncoder(ConformerEncoder):
                  causal_conv: bool = True, **conformer_conf):
         if conformer_conf.get("interctc_layer_idx"):
             raise InputError("encoder_conf interctc_layer_idx: not supported by the chunked conformer")
-        if conformer_conf.get("rel_pos_type", "latest") != "latest" and \
-                conformer_conf.get("pos_enc_layer_type", "rel_pos") == "rel_pos":
-            raise InputError("encoder_conf rel_pos_type: the chunked conformer needs 'latest'")
+        conformer_conf.setdefault("rel_pos_type", "latest")  # ESPnet's default (legacy) depends on absolute positions
+        conformer_conf.setdefault("pos_enc_layer_type", "rel_pos")
+        conformer_conf.setdefault("selfattention_layer_type", "rel_selfattn")
+        if conformer_conf["rel_pos_type"] != "latest" or conformer_conf["pos_enc_layer_type"] != "rel_pos":
+            raise InputError("encoder_conf rel_pos_type / pos_enc_layer_type: the chunked conformer needs 'latest' "
+                             "relative positions (rel_pos), which do not depend on where a chunk starts")
+        if conformer_conf.get("concat_after"):
+            raise InputError("encoder_conf concat_after: not supported by the chunked conformer")
+        if conformer_conf.get("input_layer", "conv2d") not in ("conv2d", "conv2d1", "conv2d2", "conv2d6", "conv2d8"):
+            raise InputError(f"encoder_conf input_layer {conformer_conf['input_layer']!r}: the chunked conformer needs "
+                             "a convolutional subsampling (conv2d, conv2d1, conv2d2, conv2d6, conv2d8)")
         if chunk_size < 0 or short_chunk_size < 1:
             raise InputError(f"encoder_conf chunk_size {chunk_size} / short_chunk_size {short_chunk_size}: "
                              "need chunk_size >= 0 (0: whole utterance) and short_chunk_size >= 1")
@@ -72,14 +81,14 @@ class ChunkedConformerEncoder(ConformerEncoder):
                     new = CausalConv1d(old.in_channels, old.out_channels, old.kernel_size, stride=1, padding=0,
                                        groups=old.groups, bias=old.bias is not None)
                     conv.depthwise_conv = new
-        self._chunk = 0  # the chunk size of the batch being encoded (0: whole utterance)
+        self._chunk, self._left = 0, num_left_chunks  # the chunk size (0: whole utterance) and left chunks of a batch
         self._padding_mask: Optional[torch.Tensor] = None
         self.encoders[0].register_forward_pre_hook(self._chunk_mask_hook)
         self.encoders[-1].register_forward_hook(self._restore_padding_mask)
 
     def forward(self, xs_pad, ilens, prev_states=None, masks=None, ctc=None, return_all_hs=False,
-                chunk_size: Optional[int] = None):
-        """``ConformerEncoder.forward`` under a chunk mask; ``chunk_size`` overrides the configured one.
+                chunk_size: Optional[int] = None, num_left_chunks: Optional[int] = None):
+        """``ConformerEncoder.forward`` under a chunk mask; ``chunk_size`` and ``num_left_chunks`` override the configured ones.
 
         ``(B, T, F)``, ``(B,)`` -> ``(B, T', D)``, ``(B,)``, None.
         """
@@ -88,10 +97,11 @@ class ChunkedConformerEncoder(ConformerEncoder):
             if self.training and self.dynamic_chunk_training:
                 chunk_size = -1  # drawn in the hook, where the subsampled length is known
         self._chunk = chunk_size
+        self._left = self.num_left_chunks if num_left_chunks is None else num_left_chunks
         try:
             return super().forward(xs_pad, ilens, prev_states, masks, ctc, return_all_hs)
         finally:
-            self._chunk = 0
+            self._chunk, self._padding_mask = 0, None
 
     def _chunk_mask_hook(self, first_layer, inputs):
         """The layers' attention mask ``(B, 1, T')`` becomes ``(B, T', T')``: padding and chunks
@@ -103,7 +113,7 @@ class ChunkedConformerEncoder(ConformerEncoder):
         chunk = self._chunk if self._chunk > 0 else self.draw_chunk_size(frames)
         if chunk >= frames:
             return None
-        allowed = ~make_chunk_mask(frames, chunk, self.num_left_chunks, device=masks.device)
+        allowed = ~make_chunk_mask(frames, chunk, self._left, device=masks.device)
         self._padding_mask = masks
         return x, masks & allowed.unsqueeze(0)
 
@@ -135,11 +145,7 @@ class ChunkedConformerEncoder(ConformerEncoder):
 
     def subsampling_factor(self) -> int:
         """Input frames per subsampled frame (4 for ``conv2d``)."""
-        factor = 1
-        for layer in self.embed.conv:
-            if isinstance(layer, torch.nn.Conv2d):
-                factor *= layer.stride[0]
-        return factor
+        return long_form.subsampling_factor(self)
 
 
 class EncoderStream:
@@ -147,7 +153,7 @@ class EncoderStream:
 
     Equal to ``encoder(feats, chunk_size=C)`` with the encoder's ``num_left_chunks`` (or
     ``num_left_chunks`` here): features wait until a whole chunk of C subsampled frames can be
-    computed (the subsampling's 7-frame receptive field, stride 4); each layer keeps the inputs of its
+    computed (the subsampling's receptive field and stride: 7 and 4 for ``conv2d``); each layer keeps the inputs of its
     attention (the left chunks' frames) and of its depthwise convolution (k - 1 frames) between calls.
 
     Args:
@@ -171,6 +177,8 @@ class EncoderStream:
         self.attention: List[Optional[torch.Tensor]] = [None] * len(encoder.encoders)  # (1, <= L, D)
         self.conv: List[Optional[torch.Tensor]] = [None] * len(encoder.encoders)  # (1, D, k - 1)
         self.frames_out = 0
+        embed = encoder.embed  # conv2d8 keeps its positional encoding apart, the others at the end of ``out``
+        self.positions = embed.pos_enc if hasattr(embed, "pos_enc") else embed.out[-1]
 
     @torch.no_grad()
     def push(self, feats: torch.Tensor, final: bool = False) -> torch.Tensor:
@@ -195,7 +203,7 @@ class EncoderStream:
     def _chunk(self, x: torch.Tensor) -> torch.Tensor:
         """One chunk ``(1, C, D)`` of subsampled frames through every layer and the final norm."""
         cached = 0 if self.attention[0] is None else self.attention[0].size(1)  # every layer caches as many frames
-        _, pos_emb = self.encoder.embed.out[-1](x.new_zeros(1, cached + x.size(1), x.size(2)))  # (1, 2W - 1, D)
+        _, pos_emb = self.positions(x.new_zeros(1, cached + x.size(1), x.size(2)))  # (1, 2W - 1, D)
         for i, layer in enumerate(self.encoder.encoders):
             x = self._layer(i, layer, x, pos_emb)
         if self.encoder.normalize_before:

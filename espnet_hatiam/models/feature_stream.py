@@ -53,8 +53,8 @@ class FeatureStream:
                 self.buffer, self.head = torch.cat([left, self.head]), None
             elif not final:
                 return samples.new_zeros(1, 0, self._dims())
-            else:  # a stream shorter than the reflection: the frontend on all of it (as a whole recording)
-                return self._features(self.head, center=True)
+            else:  # a stream shorter than the reflection has no frame (the whole-recording STFT refuses it)
+                return samples.new_zeros(1, 0, self._dims())
         else:
             self.buffer = torch.cat([self.buffer, samples])
         if final and self.pad:
