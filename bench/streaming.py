@@ -2,7 +2,7 @@
 """Streaming HAT+IAM: WER, compute per chunk, RTF and emission delay at several chunk sizes, in one run.
 
 Each utterance is fed to :class:`HATSpeech2TextStreaming` one chunk of audio per call (the chunk's
-duration of samples), as a live stream at batch 1 would be; a call's compute is its features,
+duration of samples), as a live stream at batch 1 would be, by each search in turn (paired timing); a call's compute is its features,
 encoder and search time. Rows: every chunk size, with the plain beam search and with dual blank
 thresholding, and the same model decoded offline (whole-utterance attention).
 
@@ -135,39 +135,49 @@ def main():
         wer = error_counts([refs[k] for k in keys], [hyps[k] for k in keys], "word")["Err"]
         print(f"| {name}, offline | - | - | {wer:.2f} | - | - | - | {seconds / audio_seconds:.4f} | - | - | - | - | - |")
         rows.append({"search": name, "chunk_ms": None, "wer": wer, "rtf": seconds / audio_seconds})
-        for chunk in args.chunk_sizes:
-            recognizer = HATSpeech2TextStreaming(args.exp / "config.yaml", args.exp / args.model, search_config=config,
-                                                 chunk_size=chunk, num_left_chunks=args.num_left_chunks)
+    for chunk in args.chunk_sizes:  # the searches take turns on each utterance (paired: drift hits both alike)
+        recognizers = {name: HATSpeech2TextStreaming(args.exp / "config.yaml", args.exp / args.model, search_config=config,
+                                                     chunk_size=chunk, num_left_chunks=args.num_left_chunks)
+                       for name, config in searches}
+        for recognizer in recognizers.values():
             stream(recognizer, audio[keys[0]])  # warm-up
-            computes, search_times, delays, hyps, finals, searched, frames = [], [], [], {}, {}, 0, 0
-            for k in keys:
-                hyps[k], tokens, compute, search, emitted, counters = stream(recognizer, audio[k])
-                finals[k] = tokens
-                computes += compute
-                search_times += search
-                searched, frames = searched + int(counters.frames_searched.sum()), frames + int(counters.frames.sum())
+        stats = {name: dict(computes=[], search_times=[], delays=[], hyps={}, finals={}, searched=0, frames=0)
+                 for name in recognizers}
+        for index, k in enumerate(keys):
+            order = list(recognizers) if index % 2 == 0 else list(reversed(recognizers))
+            for name in order:
+                st = stats[name]
+                st["hyps"][k], tokens, compute, search, emitted, counters = stream(recognizers[name], audio[k])
+                st["finals"][k] = tokens
+                st["computes"] += compute
+                st["search_times"] += search
+                st["searched"] += int(counters.frames_searched.sum())
+                st["frames"] += int(counters.frames.sum())
                 ref_tokens, ref_times = alignments[k]
                 matcher = difflib.SequenceMatcher(a=tokens, b=ref_tokens, autojunk=False)
                 for block in matcher.get_matching_blocks():
                     for j in range(block.size):
-                        delays.append(emitted[block.a + j] - ref_times[block.b + j])
-            wer = error_counts([refs[k] for k in keys], [hyps[k] for k in keys], "word")["Err"]
+                        st["delays"].append(emitted[block.a + j] - ref_times[block.b + j])
+        for name, recognizer in recognizers.items():
+            st = stats[name]
+            computes, search_times, delays = st["computes"], st["search_times"], st["delays"]
+            wer = error_counts([refs[k] for k in keys], [st["hyps"][k] for k in keys], "word")["Err"]
             with torch.no_grad():
-                same = sum(chunked_offline(recognizer, audio[k]) == finals[k] for k in keys)
+                same = sum(chunked_offline(recognizer, audio[k]) == st["finals"][k] for k in keys)
             chunk_ms = recognizer.chunk_seconds * 1000
             p50, p95 = np.percentile(computes, 50) * 1000, np.percentile(computes, 95) * 1000
             print(f"| {name} | {chunk_ms:.0f} | {chunk_ms + recognizer.lookahead_seconds * 1000:.0f} | {wer:.2f} "
                   f"| {p50:.1f} | {p95:.1f} | {p95 / chunk_ms:.3f} | {sum(computes) / audio_seconds:.4f} "
-                  f"| {1000 * statistics.mean(search_times):.2f} | {100 * searched / max(frames, 1):.1f} % "
+                  f"| {1000 * statistics.mean(search_times):.2f} | {100 * st['searched'] / max(st['frames'], 1):.1f} % "
                   f"| {_ms(delays, statistics.mean)} | {_ms(delays, lambda d: np.percentile(d, 90))} "
                   f"| {same}/{len(keys)} |", flush=True)
             rows.append({"search": name, "chunk_ms": chunk_ms, "latency_ms": chunk_ms + recognizer.lookahead_seconds * 1000,
                          "wer": wer, "compute_p50_ms": p50, "compute_p95_ms": p95, "rtf": sum(computes) / audio_seconds,
-                         "search_ms_per_chunk": 1000 * statistics.mean(search_times), "frames_searched": searched,
-                         "frames": frames, "matched_tokens": len(delays), "finals_equal_chunked_offline": same,
+                         "search_ms_per_chunk": 1000 * statistics.mean(search_times), "frames_searched": st["searched"],
+                         "frames": st["frames"], "matched_tokens": len(delays), "finals_equal_chunked_offline": same,
                          "delay_mean_ms": 1000 * statistics.mean(delays) if delays else None,
                          "delay_p90_ms": 1000 * float(np.percentile(delays, 90)) if delays else None})
-        print(f"{name} done", file=sys.stderr, flush=True)
+        print(f"chunk {chunk} done", file=sys.stderr, flush=True)
     if args.output is not None:
         args.output.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
         latency_accuracy({n: [(r["latency_ms"], r["wer"]) for r in rows if r["search"] == n and r["chunk_ms"]]
