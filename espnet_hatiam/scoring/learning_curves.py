@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from espnet_hatiam.scoring.plots import pyplot, save
+
 EPOCH_RESULTS = re.compile(r"(\d+)epoch results: \[train\](.*)\[valid\](.*)$")
 FIELDS = {"train_loss": ("train", "loss"), "valid_loss": ("valid", "loss"), "valid_acc": ("valid", "acc"),
           "valid_wer": ("valid", "wer")}
@@ -52,10 +54,7 @@ def read_curve(train_log: Path) -> List[Dict[str, float]]:
 
 def plot_learning_curves(curves: Dict[str, List[Dict[str, float]]], path: Path) -> None:
     """Validation loss and WER per epoch, one line per ``{label: curve}``, as a two-panel PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, ylabel in ((axes[0], "valid_loss", "validation loss (each model's own)"),
@@ -68,9 +67,7 @@ def plot_learning_curves(curves: Dict[str, List[Dict[str, float]]], path: Path) 
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def curve_table(curves: Dict[str, List[Dict[str, float]]], epochs: Sequence[int]) -> str:

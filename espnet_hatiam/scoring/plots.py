@@ -14,6 +14,23 @@ from espnet_hatiam.scoring.layout import SWEEP
 Points = Dict[str, Tuple[float, float]]  # mode -> (seconds or RTF, WER %)
 
 
+def pyplot():
+    """matplotlib's pyplot on the file-only backend (no display): every figure of the package starts here."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, path: Path) -> None:
+    """Lay out, write the PNG ``path`` at 120 dpi and free the figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    pyplot().close(fig)
+
+
 def families(points: Points) -> Dict[str, List[str]]:
     """Modes grouped by family (``dual_0.9`` -> ``dual``), each family's modes by ascending threshold."""
     grouped: Dict[str, List[Tuple[float, str]]] = {}
@@ -36,10 +53,7 @@ def pareto_front(points: Points) -> List[str]:
 
 def speed_accuracy(points: Points, path: Path, xlabel: str, title: str) -> Dict[str, List[str]]:
     """Draw ``points`` to the PNG ``path``; returns what was drawn: ``{"points", "families", "pareto"}``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not points:
         raise ValueError(f"{path}: no points to plot")
@@ -61,9 +75,7 @@ def speed_accuracy(points: Points, path: Path, xlabel: str, title: str) -> Dict[
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
     return {"points": dict(points), "families": list(grouped), "pareto": front}
 
 
@@ -71,10 +83,7 @@ def latency_accuracy(lines: Dict[str, List[Tuple[float, float]]], offline: Dict[
                      title: str) -> None:
     """WER against algorithmic latency: one line per search of ``(latency ms, WER %)`` points (the streamed
     chunk sizes), and each search's offline WER (``offline``) as a dashed horizontal line of its colour."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not lines:
         raise ValueError(f"{path}: no points to plot")
@@ -90,6 +99,4 @@ def latency_accuracy(lines: Dict[str, List[Tuple[float, float]]], offline: Dict[
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)

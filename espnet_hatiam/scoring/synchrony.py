@@ -16,6 +16,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from espnet_hatiam.scoring.layout import decode_dirs
+from espnet_hatiam.scoring.plots import pyplot, save
 
 SYNCHRONY_FIGURE = "blank_synchrony.png"
 SYNCHRONY_JSON = "blank_synchrony.json"
@@ -49,22 +50,13 @@ def blank_synchrony(directory: Path) -> Dict:
     }
 
 
-def _pyplot():  # noqa: D103
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_synchrony(directory: Path, synchrony: Dict, path: Path):
     """Histogram of the per-utterance synchrony, and synchrony against utterance length."""
     agree, frames = utterance_synchrony(directory)
     nonempty = frames > 0
     share, frames = 100 * agree[nonempty] / frames[nonempty], frames[nonempty]
     overall = 100 * synchrony["blank_synchrony"]
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     fig, (hist, scatter) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -83,6 +75,4 @@ def plot_synchrony(directory: Path, synchrony: Dict, path: Path):
     scatter.grid(alpha=0.3)
     fig.suptitle(f"Blank synchrony of the IAM and the greedy path, {synchrony['decode_dir']} "
                  f"({synchrony['utterances']} utterances)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
