@@ -52,19 +52,17 @@ class HATSpeech2TextStreaming(HATSpeech2Text):
         kwargs.setdefault("encode_window_seconds", 0.0)
         super().__init__(*args, **kwargs)
         self.chunk_size, self.num_left_chunks = chunk_size, num_left_chunks
-        encoder = self.model.encoder
-        EncoderStream(encoder, chunk_size, num_left_chunks)  # refuse a model or chunk size that cannot stream
-        hop = self.model.frontend.stft.hop_length
-        self.chunk_seconds = chunk_size * encoder.subsampling_factor() * hop / self.fs
-        stft = self.model.frontend.stft
+        self.reset()  # first: refuses a model or chunk size that cannot stream
+        encoder, stft = self.model.encoder, self.model.frontend.stft
+        self.chunk_seconds = chunk_size * encoder.subsampling_factor() * stft.hop_length / self.fs
         # look-ahead: a chunk's last encoder frame reads feature frames up to (receptive field - stride - 1) hops past
         # the chunk's last hop, and that frame's window ends n_fft (less n_fft / 2 when centred) samples after it starts
         extra_frames = encoder.receptive_field() - encoder.subsampling_factor() - 1
-        self.lookahead_seconds = (extra_frames * hop + stft.n_fft - (stft.n_fft // 2 if stft.center else 0)) / self.fs
-        self.reset()
+        self.lookahead_seconds = (extra_frames * stft.hop_length + stft.n_fft
+                                  - (stft.n_fft // 2 if stft.center else 0)) / self.fs
 
     def reset(self) -> None:
-        """Start a new stream."""
+        """Start a new stream (refuses, in one line, a model or chunk size that cannot stream)."""
         self.features = FeatureStream(self.model.frontend, self.model.normalize)
         self.encoder_stream = EncoderStream(self.model.encoder, self.chunk_size, self.num_left_chunks)
         self.search = StreamingDecoder(self.model.joint_network, self.model.decoder, self.config, 1, self.device,
@@ -125,8 +123,7 @@ class HATSpeech2TextStreaming(HATSpeech2Text):
                     timing[key] += self.last_timing[key]
             results.append(nbest)
             counters.append(self.last_counters)
-        self.last_counters = SearchCounters(**{name: torch.cat([getattr(c, name) for c in counters]) for name in (
-            "frames", "frames_kept", "joint_evaluations", "label_projections", "frames_searched")})
+        self.last_counters = SearchCounters.concatenate(counters)
         self.last_timing = {**timing, "audio_seconds": float(speech_lengths.sum()) / self.fs}
         return results
 

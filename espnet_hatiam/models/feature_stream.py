@@ -39,7 +39,6 @@ class FeatureStream:
         self.head: Optional[torch.Tensor] = None  # samples before the left reflection can be made
         self.buffer: Optional[torch.Tensor] = None  # padded samples from the next frame's start
         self.tail: Optional[torch.Tensor] = None  # the last pad + 1 samples (the right reflection)
-        self.frames = 0
 
     @torch.no_grad()
     def push(self, samples: torch.Tensor, final: bool = False) -> torch.Tensor:
@@ -73,7 +72,6 @@ class FeatureStream:
             feats, feats_lengths = self.frontend(samples.unsqueeze(0), lengths)
         if self.normalize is not None:
             feats, feats_lengths = self.normalize(feats, feats_lengths)
-        self.frames += feats.size(1)
         return feats
 
     def _dims(self) -> int:

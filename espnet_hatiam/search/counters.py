@@ -1,7 +1,7 @@
 """Per-utterance work counters of a search and the blank synchrony it measures (docs/METHOD.md section 6)."""
 
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import torch
 
@@ -41,6 +41,15 @@ class SearchCounters:
         lengths = lengths.detach().cpu().long()
         zeros = torch.zeros_like(lengths)
         return cls(lengths.clone(), lengths.clone(), zeros, zeros.clone(), zeros.clone())
+
+    @classmethod
+    def concatenate(cls, parts: Sequence["SearchCounters"]) -> "SearchCounters":
+        """The counters of several batches as one batch, in order (blank agreement only if every part has it)."""
+        fields = {name: torch.cat([getattr(part, name) for part in parts]) for name in (
+            "frames", "frames_kept", "joint_evaluations", "label_projections", "frames_searched")}
+        agreements = [part.blank_agreement for part in parts]
+        agreement = None if any(a is None for a in agreements) else torch.cat(agreements)
+        return cls(**fields, blank_agreement=agreement)
 
     def utterance(self, b: int) -> Dict[str, int]:
         """The measured counters of utterance ``b``."""
