@@ -342,3 +342,18 @@ def test_hat_log_probs_custom_backward_passes_gradcheck():
     blank_logit = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     label_logits = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(hat_log_probs, (blank_logit, label_logits))
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_hat_log_probs_from_output_layer_logits_equal_the_factorised_formula(dtype, tol):
+    """The search's one-softmax composition, also where the blank logit saturates (|s| up to 60)."""
+    joint = make_joint(HATJointNetwork)
+    weight, bias = joint.output_layer()
+    hidden = torch.randn(50, J, dtype=torch.float64)
+    logits = torch.addmm(bias, hidden, weight.t())
+    logits[:, 0] = torch.linspace(-60.0, 60.0, 50, dtype=torch.float64)
+    blank, labels = logits[:, :1], logits[:, 1:]
+    reference = torch.cat([torch.nn.functional.logsigmoid(blank),
+                           torch.nn.functional.logsigmoid(-blank) + torch.log_softmax(labels, -1)], -1)
+    got = joint.to(dtype).log_probs_from_logits(logits.to(dtype))
+    torch.testing.assert_close(got.double(), reference, rtol=tol, atol=tol)

@@ -99,3 +99,46 @@ def test_lm_fusion_with_thresholding_equals_the_frame_by_frame_search(plan):
     args = (model.joint_network, model.decoder, enc_out, enc_lens, 4)
     options = dict(nbest=2, max_sym_per_frame=2, hat_blank_threshold=0.9, fusion=fusion)
     _assert_same(modified_beam_search(*args, row_plan=plan, **options), reference_beam_search(*args, **options))
+
+
+def test_window_backoff_waits_longer_after_each_empty_window_and_resets_after_a_settling_one():
+    from espnet_hatiam.search.frame_skip import WindowBackoff
+
+    policy, empty, settling = WindowBackoff(max_wait=8), torch.zeros(2, 1, dtype=torch.long), torch.tensor([[0], [3]])
+    waits = []
+    for _ in range(5):
+        assert policy.due()
+        policy.settled(empty)
+        passed = 0
+        while not policy.due():
+            passed += 1
+        waits.append(passed)
+    assert waits == [1, 3, 7, 8, 8]
+    policy.settled(settling)  # one utterance of the batch settled frames
+    assert policy.due() and policy.due()
+
+
+@pytest.mark.parametrize("theta", [0.95, 0.6])
+def test_the_backoff_looks_ahead_less_where_windows_settle_nothing_with_the_same_hypotheses(theta):
+    """A label-heavy model, rarely blank-certain for the whole beam: with the back-off the selecting plan
+    computes fewer window frames than when it looks ahead at every chance (max_wait 0), same n-best."""
+    from espnet_hatiam.search import BeamSearch, SearchConfig, SearchCounters
+    from espnet_hatiam.search.frame_skip import WindowBackoff
+
+    model = _random_model("hat", 0, 4.0)
+    with torch.no_grad():
+        model.joint_network.lin_blank.bias.sub_(1.0)  # less blank-heavy than the models above
+    enc_out, enc_lens = _mixed_batch(model, 0, lengths=(40, 33))
+    config = SearchConfig(nbest=3, hat_blank_threshold=theta, row_plan="select")
+    results, evaluations = {}, {}
+    for max_wait in (0, 8):
+        counters = SearchCounters.for_lengths(enc_lens)
+        search = BeamSearch(model.joint_network, model.decoder, config, 2, enc_out.device, counters)
+        search.backoff = WindowBackoff(max_wait)
+        search.extend(enc_out, enc_lens)
+        results[max_wait], evaluations[max_wait] = search.nbest(), int(counters.joint_evaluations.sum())
+    reference = reference_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4, nbest=3,
+                                      hat_blank_threshold=theta)
+    _assert_same(results[8], reference)
+    _assert_same(results[0], reference)
+    assert evaluations[8] < evaluations[0]

@@ -10,7 +10,7 @@ import torch
 from espnet_hatiam.search.beam_state import NEG_INF, EncodedFrames, HostBeam, MaskedBeam
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
-from espnet_hatiam.search.frame_skip import WINDOW, blank_certain_run, blank_logit_bound
+from espnet_hatiam.search.frame_skip import WINDOW, WindowBackoff, blank_certain_run, blank_logit_bound
 from espnet_hatiam.search.lm_fusion import RNNLMFusion
 from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint
 
@@ -44,7 +44,8 @@ def modified_beam_search(
 
     With ``hat_blank_threshold`` theta < 1 (HAT joint), a label candidate exists only where
     P(blank) < theta; and before a frame (the selecting plan: only after a frame on which no kept
-    hypothesis emitted) the blank logits of the next W frames are computed for the utterance's K
+    hypothesis emitted, and not while :class:`~espnet_hatiam.search.frame_skip.WindowBackoff` waits
+    after windows that settled nothing) the blank logits of the next W frames are computed for the utterance's K
     (unchanged) states at once: the leading frames where every hypothesis
     has P(blank) >= theta are passed with their blank log-probs added
     (:func:`~espnet_hatiam.search.frame_skip.blank_certain_run`), the frame-by-frame search's
@@ -108,6 +109,7 @@ class BeamSearch:
         state_args = (joint, PredictionNetwork(decoder), fusion, batch, config.beam_size, device)
         self.beam = MaskedBeam(*state_args) if self.masked else HostBeam(*state_args)
         self.window_rows = torch.arange(self.beam.rows, device=device) * WINDOW
+        self.backoff = WindowBackoff()  # the selecting plan's windows, kept over a stream's chunks
 
     @torch.no_grad()
     def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
@@ -130,9 +132,9 @@ class BeamSearch:
 
         for step in range(frames):  # each step moves every live pointer on by at least one frame
             # pass the blank-certain run, then search the first uncertain frame; the selecting plan looks ahead
-            # only after a frame on which no hypothesis emitted (a run rarely follows a label; any frame
-            # searched instead of passed gets the same result)
-            if windowed and (masked or not beam.emitted):
+            # only after a frame on which no hypothesis emitted (a run rarely follows a label), backing off after
+            # windows that settled nothing (any frame searched instead of passed gets the same result)
+            if windowed and (masked or (not beam.emitted and self.backoff.due())):
                 window, valid = encoded.window(t)
                 hiddens = joint.hidden(window.unsqueeze(1), beam.dec_proj.view(batch, K, 1, -1))  # (B, K, W, J)
                 blank_logits = torch.addmv(bias[0], hiddens.view(-1, hiddens.size(-1)), weight[0]).view(batch, K, -1)
@@ -140,6 +142,8 @@ class BeamSearch:
                 window_evaluations.append(valid)
                 beam.scores = beam.scores + blank.view(rows, 1)
                 t = t + run
+                if not masked:
+                    self.backoff.settled(run)
                 at_frame = (t < encoded.lens) & (run < WINDOW)
                 hidden = hiddens.view(rows * WINDOW, -1)[window_rows + run.clamp(max=WINDOW - 1).repeat_interleave(K)]
                 from_window = True

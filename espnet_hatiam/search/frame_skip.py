@@ -52,6 +52,34 @@ WINDOW = 8
 a longer one takes several steps)."""
 
 
+class WindowBackoff:
+    """When the selecting plan looks ahead: after a window that settles no frame, the next windows wait.
+
+    A window costs about half a round and pays only where it settles frames; on a model whose beam
+    nearly always holds a hypothesis below theta (or after IAM skipping, which leaves mostly label
+    frames), most windows settle none. After each window that settles nothing, the next
+    ``wait`` chances to look ahead are passed (1, 3, 7, then ``max_wait`` at most); a window that
+    settles a frame resets it. A frame searched instead of passed gets the same hypotheses and
+    scores, so the policy changes the cost, not the result. The masked plan always looks ahead
+    (it reads nothing on the host).
+    """
+
+    def __init__(self, max_wait: int = 8):
+        self.max_wait, self.gap, self.wait = max_wait, 0, 0
+
+    def due(self) -> bool:
+        """Whether to look ahead at this chance (one chance passed if not)."""
+        if self.wait:
+            self.wait -= 1
+            return False
+        return True
+
+    def settled(self, run: torch.Tensor) -> None:
+        """Record a window's ``run (B, 1)`` (one host read)."""
+        self.gap = 0 if any(r for r, in run.tolist()) else min(2 * self.gap + 1, self.max_wait)
+        self.wait = self.gap
+
+
 def blank_logit_bound(threshold: float) -> float:
     """logit(theta): P(blank) = sigmoid(s) >= theta <=> s >= logit(theta); inf for theta >= 1 (nothing is certain)."""
     if threshold >= 1.0:
