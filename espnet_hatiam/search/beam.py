@@ -186,20 +186,22 @@ class BeamSearch:
 
 def _count(counters: SearchCounters, rounds, window_evaluations, visited, batch: int, K: int) -> None:
     """Add the joint evaluations (window frames and rounds, but round 0 after a window, whose joint hidden
-    came from it), label projections and frames searched to ``counters``, per utterance."""
+    came from it), label projections and frames searched to ``counters``, per utterance: a few stacked
+    reductions after the loop, not operations in each round."""
     if not visited:
         return
-    evaluations = torch.zeros(batch, 1, dtype=torch.long, device=visited[0].device)
+    evaluations = torch.zeros(batch, dtype=torch.long, device=visited[0].device)
     projections = torch.zeros_like(evaluations)
-    for valid in window_evaluations:
-        evaluations += K * valid.sum(1, keepdim=True)
-    for active, certain, from_window in rounds:
-        needed = active if certain is None else active & ~certain
-        projections += needed.view(batch, K).sum(1, keepdim=True)
-        if not from_window:
-            evaluations += active.view(batch, K).sum(1, keepdim=True)
-    counters.joint_evaluations += evaluations.view(-1).cpu()
-    counters.label_projections += projections.view(-1).cpu()
+    if window_evaluations:
+        evaluations += K * torch.stack(window_evaluations).sum((0, 2))
+    if rounds:
+        active = torch.stack([a for a, _, _ in rounds]).view(len(rounds), batch, K)  # (N, B, K)
+        needed = active
+        if rounds[0][1] is not None:  # thresholded: rows whose labels were allowed
+            needed = active & ~torch.stack([c for _, c, _ in rounds]).view(len(rounds), batch, K)
+        projections += needed.sum((0, 2))
+        own_hidden = torch.tensor([not from_window for _, _, from_window in rounds], device=active.device)
+        evaluations += (active.sum(2) * own_hidden.view(-1, 1)).sum(0)
+    counters.joint_evaluations += evaluations.cpu()
+    counters.label_projections += projections.cpu()
     counters.frames_searched += torch.stack(visited).sum(0).view(-1).cpu()
-
-
