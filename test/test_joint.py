@@ -346,7 +346,7 @@ def test_hat_log_probs_custom_backward_passes_gradcheck():
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
 def test_hat_log_probs_from_output_layer_logits_equal_the_factorised_formula(dtype, tol):
-    """The search's one-softmax composition, also where the blank logit saturates (|s| up to 60)."""
+    """The search's composition from output_layer logits, also where the blank logit saturates (|s| up to 60)."""
     joint = make_joint(HATJointNetwork)
     weight, bias = joint.output_layer()
     hidden = torch.randn(50, J, dtype=torch.float64)

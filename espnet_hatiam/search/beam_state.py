@@ -143,6 +143,7 @@ class HostBeam(BeamState):
         """
         K, V1 = self.beam, self.vocab
         source, scores, labels, active, step_rows, step_tokens = [], [], [], [], [], []
+        merged = False
         for b, (values, indices) in enumerate(zip(top.tolist(), index.tolist())):
             groups = {}  # (labels, stays) -> its first row
             for value, i in zip(values, indices):
@@ -155,6 +156,7 @@ class HostBeam(BeamState):
                 first = groups.setdefault((seq, stays), row) if value > NEG_INF else row
                 if first != row:
                     scores[first] = _log_add_exp(scores[first], value)
+                    merged = True
                 kept = value > NEG_INF and first == row
                 scores.append(value if kept else NEG_INF)
                 active.append(kept and stays)
@@ -163,12 +165,14 @@ class HostBeam(BeamState):
                     step_tokens.append(token)
         device = self.device
         self.labels, self.finite = labels, [v > NEG_INF for v in scores]
-        self.scores = torch.tensor([[v] for v in scores], device=device)
+        # without a merge the new scores are the top-K values in order: no copy from the host
+        self.scores = torch.tensor([[v] for v in scores], device=device) if merged else top.view(-1, 1)
         if source != self.identity:
             self.reorder(torch.tensor(source, device=device))
         if step_rows:
             self.emitted = True
-            self.advance(torch.tensor(step_tokens, device=device), torch.tensor(step_rows, device=device))
+            tokens, rows = torch.tensor([step_tokens, step_rows], device=device)  # one copy for both
+            self.advance(tokens, rows)
         self._set_active(active)
         return any(active)
 
