@@ -142,3 +142,35 @@ def test_the_backoff_looks_ahead_less_where_windows_settle_nothing_with_the_same
     _assert_same(results[8], reference)
     _assert_same(results[0], reference)
     assert evaluations[8] < evaluations[0]
+
+
+def test_the_prediction_store_computes_each_label_sequence_once_and_compacts_with_the_same_hypotheses(monkeypatch):
+    """The selecting plan looks up a label sequence computed before instead of stepping the prediction
+    network again, and keeps its store bounded (entries not in use dropped), with the reference's n-best."""
+    from espnet_hatiam.search import BeamSearch, SearchConfig
+    from espnet_hatiam.search.beam_state import PredictionStore
+    from espnet_hatiam.search.state import PredictionNetwork
+
+    model = _random_model("hat", 0, 4.0)
+    with torch.no_grad():
+        model.joint_network.lin_blank.bias.sub_(2.0)  # many labels, many competing alignments
+    enc_out, enc_lens = _mixed_batch(model, 1, lengths=(60, 41))
+    reference = reference_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4, nbest=3)
+    steps, original = [], PredictionNetwork.step
+    monkeypatch.setattr(PredictionNetwork, "step", lambda self, tokens, state: steps.append(tokens.numel())
+                        or original(self, tokens, state))
+    found = {}
+    for max_entries in (4096, 12):
+        search = BeamSearch(model.joint_network, model.decoder, SearchConfig(nbest=3, row_plan="select"), 2,
+                            enc_out.device)
+        start = search.beam.store
+        search.beam.store = PredictionStore(start.dec_proj[:1], start.states(torch.zeros(1, dtype=torch.long))[0],
+                                            None, None, max_entries=max_entries)
+        steps.clear()
+        search.extend(enc_out, enc_lens)
+        _assert_same(search.nbest(), reference)
+        found[max_entries] = sum(steps), search.beam.store.size, len(search.beam.entries)
+    computed, size, sequences = found[4096]
+    assert computed == size - 1 == sequences - 1  # one step per stored sequence (entry 0: the start)
+    assert computed > 20 and found[12][1] <= 12  # a search with labels; the small store stayed bounded
+    assert found[12][0] >= computed  # sequences dropped from the small store may be computed again

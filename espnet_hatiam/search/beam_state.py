@@ -81,6 +81,16 @@ class BeamState:
             self.bonus = self.bonus.index_select(0, source)
             self.lm_state = _rows(self.lm_state, source)
 
+    def step(self, tokens: torch.Tensor, state: State, lm_state: Optional[State]):
+        """The prediction network (and LM) after ``tokens (N,)`` from ``state`` (and ``lm_state``):
+        ``(dec_proj (N, J), new state, bonus (N, V) or None, new LM state or None)``."""
+        out, new_state = self.prediction.step(tokens, state)
+        dec_proj = self.joint.project_decoder(out)
+        if self.fusion is None:
+            return dec_proj, new_state, None, None
+        lm_log_probs, new_lm_state = self.fusion.step(tokens, lm_state)
+        return dec_proj, new_state, self.fusion.bonus(lm_log_probs, dec_proj), new_lm_state
+
     def advance(self, token: torch.Tensor, rows: Optional[torch.Tensor] = None,
                 stepping: Optional[torch.Tensor] = None) -> None:
         """The rows that emitted ``token`` step their prediction network (and LM).
@@ -92,11 +102,7 @@ class BeamState:
         state, lm_state = self.state, self.lm_state
         if rows is not None:
             state, lm_state = _rows(state, rows), None if lm_state is None else _rows(lm_state, rows)
-        out, new_state = self.prediction.step(tokens, state)
-        dec_proj = self.joint.project_decoder(out)
-        if self.fusion is not None:
-            lm_log_probs, new_lm_state = self.fusion.step(tokens, lm_state)
-            bonus = self.fusion.bonus(lm_log_probs, dec_proj)
+        dec_proj, new_state, bonus, new_lm_state = self.step(tokens, state, lm_state)
         if rows is not None:
             self.dec_proj.index_copy_(0, rows, dec_proj)
             _copy_rows(self.state, rows, new_state)
@@ -112,7 +118,14 @@ class BeamState:
 
 
 class HostBeam(BeamState):
-    """Row plan select: label sequences as tuples on the host, the round's choice made there."""
+    """Row plan select: label sequences as tuples on the host, the round's choice made there.
+
+    The prediction network's (and LM's) results live in a :class:`PredictionStore`, one entry per
+    label sequence computed, and each row points at its sequence's entry: a reorder is a list
+    permutation, and a sequence computed before (another alignment of the same labels, pruned and
+    found again: about half the steps of a beam of 4) is looked up, not computed again, as
+    ESPnet's searches cache their decoder outputs by label sequence.
+    """
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -120,6 +133,13 @@ class HostBeam(BeamState):
         self.finite = [k == 0 for _ in range(self.batch) for k in range(self.beam)]
         self.identity = list(range(self.rows))
         self.emitted = False  # a hypothesis kept in the beam emitted on the current frame
+        first = torch.zeros(1, dtype=torch.long, device=self.device)
+        self.store = PredictionStore(self.dec_proj[:1], _rows(self.state, first),
+                                     None if self.bonus is None else self.bonus[:1],
+                                     None if self.lm_state is None else _rows(self.lm_state, first))
+        self.state = self.lm_state = None  # the rows' states are the store's
+        self.pointer = [0] * self.rows  # each row's store entry
+        self.entries = {(): 0}  # label sequence -> its store entry
 
     def start_frame(self, at_frame: torch.Tensor) -> List[bool]:
         """Rows on a frame: the finite slots of the utterances ``at_frame (B, 1)``; returns them."""
@@ -167,14 +187,51 @@ class HostBeam(BeamState):
         self.labels, self.finite = labels, [v > NEG_INF for v in scores]
         # without a merge the new scores are the top-K values in order: no copy from the host
         self.scores = torch.tensor([[v] for v in scores], device=device) if merged else top.view(-1, 1)
-        if source != self.identity:
-            self.reorder(torch.tensor(source, device=device))
+        pointer = [self.pointer[p] for p in source]
         if step_rows:
             self.emitted = True
-            tokens, rows = torch.tensor([step_tokens, step_rows], device=device)  # one copy for both
-            self.advance(tokens, rows)
+            self._step(pointer, step_rows, step_tokens)
+        if pointer != self.pointer:
+            self.pointer = pointer
+            index = torch.tensor(pointer, device=device)
+            self.dec_proj = self.store.dec_proj.index_select(0, index)
+            if self.fusion is not None:
+                self.bonus = self.store.bonus.index_select(0, index)
         self._set_active(active)
         return any(active)
+
+    def _step(self, pointer: List[int], step_rows: List[int], step_tokens: List[int]) -> None:
+        """Point the rows that emitted at their new sequences' entries, computing the sequences not in the store."""
+        missing = []
+        for row in step_rows:
+            entry = self.entries.get(self.labels[row])
+            if entry is None:
+                missing.append(row)
+            else:
+                pointer[row] = entry
+        if missing:
+            if self.store.full(len(missing)):
+                self._compact(pointer)  # renumbers pointer (a missing row still points at its parent)
+            new = {}  # sequence -> (parent entry, token): each computed once
+            for row, token in zip(step_rows, step_tokens):
+                if self.labels[row] not in self.entries:
+                    new.setdefault(self.labels[row], (pointer[row], token))
+            parents, tokens = torch.tensor(list(zip(*new.values())), device=self.device)
+            state, lm_state = self.store.states(parents)
+            first = self.store.add(*self.step(tokens, state, lm_state))
+            for i, seq in enumerate(new):
+                self.entries[seq] = first + i
+            for row in step_rows:
+                pointer[row] = self.entries[self.labels[row]]
+
+    def _compact(self, pointer: List[int]) -> None:
+        """Keep only the store entries the rows point at (``pointer`` is renumbered in place)."""
+        kept = sorted(set(pointer))
+        renumber = {old: new for new, old in enumerate(kept)}
+        self.store.keep(torch.tensor(kept, device=self.device))
+        self.entries = {seq: renumber[e] for seq, e in self.entries.items() if e in renumber}
+        pointer[:] = [renumber[e] for e in pointer]
+        self.pointer = None  # renumbered: the rows' dec_proj must be read again
 
     def nbest(self, nbest: int) -> List[List[Tuple[List[int], float]]]:
         """The ``nbest`` best ``(labels, score)`` of each utterance, best first."""
@@ -250,6 +307,74 @@ class MaskedBeam(BeamState):
         return result
 
 
+class PredictionStore:
+    """Prediction-network (and LM) results of N label sequences, one entry each, with spare room:
+    dec_proj ``(N, J)``, state ``(layers, N, H)`` pairs, bonus ``(N, V)`` and LM state with LM fusion.
+
+    Entries are added in blocks (:meth:`add`) and read by index (:meth:`states`, and ``dec_proj`` /
+    ``bonus`` rows); at ``max_entries`` the owner keeps only the entries in use (:meth:`keep`), so a
+    long stream's store stays bounded.
+    """
+
+    def __init__(self, dec_proj: torch.Tensor, state: State, bonus: Optional[torch.Tensor],
+                 lm_state: Optional[State], max_entries: int = 4096):
+        self.size, self.max_entries = 0, max_entries
+        self.dec_proj, self.state, self.bonus, self.lm_state = dec_proj[:0], _rows_empty(state), None, None
+        if bonus is not None:
+            self.bonus, self.lm_state = bonus[:0], _rows_empty(lm_state)
+        self.capacity = 0
+        self.add(dec_proj, state, bonus, lm_state)
+
+    def full(self, count: int) -> bool:
+        """Whether ``count`` more entries would pass ``max_entries``."""
+        return self.size + count > self.max_entries
+
+    def states(self, index: torch.Tensor) -> Tuple[State, Optional[State]]:
+        """The prediction-network (and LM) states of entries ``index (M,)``."""
+        return _rows(self.state, index), None if self.lm_state is None else _rows(self.lm_state, index)
+
+    def add(self, dec_proj: torch.Tensor, state: State, bonus: Optional[torch.Tensor],
+            lm_state: Optional[State]) -> int:
+        """Append M entries; returns the first one's index."""
+        count, first = dec_proj.size(0), self.size
+        if first + count > self.capacity:
+            self._resize(max(2 * self.capacity, first + count, 64))
+        end = first + count
+        self.dec_proj[first:end] = dec_proj
+        _write_rows(self.state, first, end, state)
+        if bonus is not None:
+            self.bonus[first:end] = bonus
+            _write_rows(self.lm_state, first, end, lm_state)
+        self.size = end
+        return first
+
+    def keep(self, index: torch.Tensor) -> None:
+        """Keep entries ``index (M,)``, renumbered 0..M-1 in that order."""
+        self.dec_proj[: index.numel()] = self.dec_proj.index_select(0, index)
+        _write_rows(self.state, 0, index.numel(), _rows(self.state, index))
+        if self.bonus is not None:
+            self.bonus[: index.numel()] = self.bonus.index_select(0, index)
+            _write_rows(self.lm_state, 0, index.numel(), _rows(self.lm_state, index))
+        self.size = index.numel()
+
+    def _resize(self, capacity: int) -> None:
+        def grown(t: Optional[torch.Tensor], dim: int) -> Optional[torch.Tensor]:
+            if t is None:
+                return None
+            shape = list(t.shape)
+            shape[dim] = capacity
+            out = t.new_empty(shape)
+            out.narrow(dim, 0, self.size).copy_(t.narrow(dim, 0, self.size))
+            return out
+
+        self.dec_proj = grown(self.dec_proj, 0)
+        self.state = tuple(grown(t, 1) for t in self.state)
+        if self.bonus is not None:
+            self.bonus = grown(self.bonus, 0)
+            self.lm_state = tuple(grown(t, 1) for t in self.lm_state)
+        self.capacity = capacity
+
+
 def merge_equal_sequences(scores: torch.Tensor, labels: torch.Tensor, active: torch.Tensor,
                           later_slot: torch.Tensor):
     """Merge slots of an utterance that hold the same label sequence at the same frame position.
@@ -283,6 +408,18 @@ def _copy_rows(state: State, index: torch.Tensor, new: State) -> None:
     for old, value in zip(state, new):
         if old is not None:
             old.index_copy_(1, index, value)
+
+
+def _rows_empty(state: State) -> State:
+    """A ``(layers, 0, H)`` state like ``state``."""
+    return tuple(None if t is None else t[:, :0] for t in state)
+
+
+def _write_rows(state: State, start: int, end: int, value: State) -> None:
+    """Write ``value`` into rows ``start:end`` of a ``(layers, N, H)`` state in place."""
+    for old, new in zip(state, value):
+        if old is not None:
+            old[:, start:end] = new
 
 
 def _where_rows(keep: torch.Tensor, new: State, old: State) -> State:
