@@ -133,6 +133,7 @@ class HostBeam(BeamState):
         self.finite = [k == 0 for _ in range(self.batch) for k in range(self.beam)]
         self.identity = list(range(self.rows))
         self.emitted = False  # a hypothesis kept in the beam emitted on the current frame
+        self.masks = {}  # active-row patterns -> (R, 1) bool tensors
         first = torch.zeros(1, dtype=torch.long, device=self.device)
         self.store = PredictionStore(self.dec_proj[:1], _rows(self.state, first),
                                      None if self.bonus is None else self.bonus[:1],
@@ -150,9 +151,13 @@ class HostBeam(BeamState):
         return at
 
     def _set_active(self, active: List[bool]) -> None:
-        self.active_rows = active
         self.all_active = all(active)
-        self.active = torch.tensor([[a] for a in active], device=self.device)
+        key = tuple(active)  # a beam has few patterns: each (R, 1) mask is made once (and never written)
+        self.active = self.masks.get(key)
+        if self.active is None:
+            if len(self.masks) >= 256:
+                self.masks.clear()
+            self.active = self.masks[key] = torch.tensor([[a] for a in active], device=self.device)
 
     def choose(self, top: torch.Tensor, index: torch.Tensor, more_rounds: bool, expansion_beam: float) -> bool:
         """The next beam from each utterance's top-K candidates ``(B, K)`` (flat index parent * (V+1) + token).
