@@ -357,3 +357,17 @@ def test_hat_log_probs_from_output_layer_logits_equal_the_factorised_formula(dty
                            torch.nn.functional.logsigmoid(-blank) + torch.log_softmax(labels, -1)], -1)
     got = joint.to(dtype).log_probs_from_logits(logits.to(dtype))
     torch.testing.assert_close(got.double(), reference, rtol=tol, atol=tol)
+
+
+def test_hat_thresholded_log_probs_drop_the_labels_exactly_where_the_blank_logit_reaches_the_bound():
+    joint = make_joint(HATJointNetwork)
+    weight, bias = joint.output_layer()
+    logits = torch.addmm(bias, torch.randn(40, J, dtype=torch.float64), weight.t())
+    logits[:, 0] = torch.linspace(-4.0, 4.0, 40, dtype=torch.float64)
+    bound = 1.0
+    log_probs, certain = joint.thresholded_log_probs(logits, bound)
+    plain = joint.log_probs_from_logits(logits)
+    assert torch.equal(certain.view(-1), logits[:, 0] >= bound) and 0 < int(certain.sum()) < 40
+    torch.testing.assert_close(log_probs[:, 0], plain[:, 0], rtol=0, atol=0)
+    assert torch.isneginf(log_probs[certain.view(-1), 1:]).all()
+    torch.testing.assert_close(log_probs[~certain.view(-1)], plain[~certain.view(-1)], rtol=0, atol=0)

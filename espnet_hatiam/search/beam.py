@@ -159,13 +159,12 @@ class BeamSearch:
             for s in range(S):
                 hidden = joint.hidden(enc_t, beam.dec_proj) if hidden is None else hidden
                 logits = torch.addmm(bias, hidden, weight_t)  # (R, V+1), blank logit first
-                log_probs = joint.log_probs_from_logits(logits)
+                if windowed:  # no label candidates where P(blank) >= theta
+                    log_probs, certain = joint.thresholded_log_probs(logits, bound)
+                else:
+                    log_probs, certain = joint.log_probs_from_logits(logits), None
                 if not beam.all_active:
                     log_probs = torch.where(beam.active, log_probs, self.carried)
-                certain = None
-                if windowed:  # no label candidates where P(blank) >= theta
-                    certain = logits[:, :1] >= bound
-                    log_probs[:, 1:].masked_fill_(certain, NEG_INF)
                 if fusion is not None:
                     log_probs[:, 1:] += beam.bonus
                 rounds.append((beam.active, certain, s == 0 and from_window))

@@ -31,6 +31,9 @@ class TransducerJoint(Protocol):
 
     def log_probs_from_logits(self, logits: torch.Tensor) -> torch.Tensor: ...  # (..., V+1) -> (..., V+1)
 
+    # HAT only (is_factorized): log-probs with no labels where the blank logit >= bound, and that mask
+    def thresholded_log_probs(self, logits: torch.Tensor, bound: float) -> Tuple[torch.Tensor, torch.Tensor]: ...
+
     def iam_blank_log_prob(self, enc_out: torch.Tensor) -> torch.Tensor: ...  # (..., De) -> (...,)
 
     def ilm_from_projection(self, dec_proj: torch.Tensor) -> torch.Tensor: ...  # (..., J) -> (..., V)
