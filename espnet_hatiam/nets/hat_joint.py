@@ -44,12 +44,18 @@ class _HATLogProbs(torch.autograd.Function):
         return grad_blank_logit, grad_label_logits
 
 
-def _label_log_probs(blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
+def _label_log_probs(blank_logit: torch.Tensor, label_logits: torch.Tensor,
+                     no_labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The label part of the HAT log-probs, the one composition: ``(..., 1)`` and ``(..., V)`` -> ``(..., V)``.
 
         log P(k) = log sigmoid(-s) + log_softmax(z)_k
+
+    ``no_labels (..., 1)``: rows whose labels are -inf (HAT-blank thresholding).
     """
-    return torch.log_softmax(label_logits, dim=-1).add_(torch.nn.functional.logsigmoid(-blank_logit))
+    label_mass = torch.nn.functional.logsigmoid(-blank_logit)
+    if no_labels is not None:
+        label_mass.masked_fill_(no_labels, float("-inf"))
+    return torch.log_softmax(label_logits, dim=-1).add_(label_mass)
 
 
 def _compose(blank_logit: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
@@ -103,26 +109,19 @@ class HATJointNetwork(AbsTransducerJoint):
         return (torch.cat([self.lin_blank.weight, self.lin_label.weight]),
                 torch.cat([self.lin_blank.bias, self.lin_label.bias]))
 
-    def log_probs_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """HAT log-probs ``(..., V+1)`` from :meth:`output_layer`'s logits ``(..., V+1)`` (blank logit first).
-
-        Composed from the parts (:func:`_label_log_probs`): one softmax over ``[s + logsumexp(z), z]`` is
-        the same distribution in fewer calls, but ``torch.logsumexp`` costs more than the calls it saves
-        at a search round's sizes on the CPU (66 us against 10 for ``log_softmax``, bench/profile_search.py).
-        """
+    def log_probs_from_logits(self, logits: torch.Tensor, no_labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """HAT log-probs ``(..., V+1)`` from :meth:`output_layer`'s logits ``(..., V+1)`` (blank logit first);
+        labels -inf on the rows ``no_labels (..., 1)``. (One softmax over ``[s + logsumexp(z), z]`` is the same
+        distribution in fewer calls, but ``torch.logsumexp`` costs more than it saves at a round's sizes.)"""
         blank_logit = logits[..., :1]
         return torch.cat([torch.nn.functional.logsigmoid(blank_logit),
-                          _label_log_probs(blank_logit, logits[..., 1:])], -1)
+                          _label_log_probs(blank_logit, logits[..., 1:], no_labels)], -1)
 
     def thresholded_log_probs(self, logits: torch.Tensor, bound: float):
-        """:meth:`log_probs_from_logits` with HAT-blank thresholding: where the blank logit s >= ``bound``
-        (P(blank) >= theta) the labels get -inf. Returns ``(log_probs (..., V+1), certain (..., 1))``;
-        two calls more than the plain log-probs (masking the finished log-probs costs four)."""
-        blank_logit = logits[..., :1]
-        certain = blank_logit >= bound
-        label_mass = torch.nn.functional.logsigmoid(-blank_logit).masked_fill_(certain, float("-inf"))
-        labels = torch.log_softmax(logits[..., 1:], dim=-1).add_(label_mass)
-        return torch.cat([torch.nn.functional.logsigmoid(blank_logit), labels], -1), certain
+        """HAT-blank thresholding: ``(log_probs (..., V+1), certain (..., 1))`` with no labels where the blank
+        logit s >= ``bound`` (P(blank) >= theta), masked inside the composition (cheaper than on its result)."""
+        certain = logits[..., :1] >= bound
+        return self.log_probs_from_logits(logits, certain), certain
 
     def ilm_from_projection(self, dec_proj: torch.Tensor) -> torch.Tensor:
         """ILM label log-probs from ``project_decoder`` output ``(..., J)`` -> ``(..., V)``."""

@@ -123,7 +123,7 @@ class HostBeam(BeamState):
     The prediction network's (and LM's) results live in a :class:`PredictionStore`, one entry per
     label sequence computed, and each row points at its sequence's entry: a reorder is a list
     permutation, and a sequence computed before (another alignment of the same labels, pruned and
-    found again: about half the steps of a beam of 4) is looked up, not computed again, as
+    found again: about 40 % of a beam of 4's steps on the demo model) is looked up, not computed again, as
     ESPnet's searches cache their decoder outputs by label sequence.
     """
 
@@ -131,7 +131,6 @@ class HostBeam(BeamState):
         super().__init__(*args)
         self.labels: List[Tuple[int, ...]] = [()] * self.rows
         self.finite = [k == 0 for _ in range(self.batch) for k in range(self.beam)]
-        self.identity = list(range(self.rows))
         self.emitted = False  # a hypothesis kept in the beam emitted on the current frame
         self.masks = {}  # active-row patterns -> (R, 1) bool tensors
         first = torch.zeros(1, dtype=torch.long, device=self.device)
