@@ -15,7 +15,7 @@ from espnet_hatiam.search.lm_fusion import RNNLMFusion
 from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def modified_beam_search(
     joint: TransducerJoint,
     decoder: torch.nn.Module,
@@ -111,7 +111,7 @@ class BeamSearch:
         self.window_rows = torch.arange(self.beam.rows, device=device) * WINDOW
         self.backoff = WindowBackoff()  # the selecting plan's windows, kept over a stream's chunks
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
         """Search each stream's next ``enc_lens[b]`` frames (0 allowed) of the chunk ``enc_out (B, C, De)``."""
         if enc_out.dim() != 3 or enc_out.size(0) != self.beam.batch:
@@ -145,7 +145,7 @@ class BeamSearch:
                 if not masked:
                     self.backoff.settled(run)
                 at_frame = (t < encoded.lens) & (run < WINDOW)
-                hidden = hiddens.view(rows * WINDOW, -1)[window_rows + run.clamp(max=WINDOW - 1).repeat_interleave(K)]
+                hidden = hiddens.view(rows * WINDOW, -1)[window_rows + run.clamp(max=WINDOW - 1).expand(batch, K).reshape(rows)]
                 from_window = True
             else:
                 at_frame, hidden, from_window = t < encoded.lens, None, False
@@ -155,9 +155,10 @@ class BeamSearch:
                 if windowed and bool((t < encoded.lens).any()):
                     continue
                 break
-            enc_t = encoded.at(t, K)
+            enc_t = encoded.at(t)  # (B, 1, J)
             for s in range(S):
-                hidden = joint.hidden(enc_t, beam.dec_proj) if hidden is None else hidden
+                if hidden is None:
+                    hidden = joint.hidden(enc_t, beam.dec_proj.view(batch, K, -1)).view(rows, -1)
                 logits = torch.addmm(bias, hidden, weight_t)  # (R, V+1), blank logit first
                 if windowed:  # no label candidates where P(blank) >= theta
                     log_probs, certain = joint.thresholded_log_probs(logits, bound)

@@ -44,9 +44,10 @@ class EncodedFrames:
         index = self.window_start + t
         return self.flat[index], index < self.ends
 
-    def at(self, t: torch.Tensor, repeats: int) -> torch.Tensor:
-        """Frame t of each utterance for each of its ``repeats`` rows: ``(B * repeats, J)`` for ``t (B, 1)``."""
-        return self.flat[(self.start + t).repeat_interleave(repeats)]
+    def at(self, t: torch.Tensor) -> torch.Tensor:
+        """Frame t of each utterance, ``(B, 1, J)`` for pointers ``t (B, 1)``: it broadcasts over the
+        utterance's K rows ``(B, K, J)`` (no copy per row)."""
+        return self.flat[self.start + t]
 
 
 class BeamState:
@@ -156,7 +157,7 @@ class HostBeam(BeamState):
         if self.active is None:
             if len(self.masks) >= 256:
                 self.masks.clear()
-            self.active = self.masks[key] = torch.tensor([[a] for a in active], device=self.device)
+            self.active = self.masks[key] = torch.tensor(active, device=self.device).view(-1, 1)
 
     def choose(self, top: torch.Tensor, index: torch.Tensor, more_rounds: bool, expansion_beam: float) -> bool:
         """The next beam from each utterance's top-K candidates ``(B, K)`` (flat index parent * (V+1) + token).
@@ -190,7 +191,7 @@ class HostBeam(BeamState):
         device = self.device
         self.labels, self.finite = labels, [v > NEG_INF for v in scores]
         # without a merge the new scores are the top-K values in order: no copy from the host
-        self.scores = torch.tensor([[v] for v in scores], device=device) if merged else top.view(-1, 1)
+        self.scores = torch.tensor(scores, device=device).view(-1, 1) if merged else top.view(-1, 1)
         pointer = [self.pointer[p] for p in source]
         if step_rows:
             self.emitted = True

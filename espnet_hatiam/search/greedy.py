@@ -14,7 +14,7 @@ from espnet_hatiam.search.frame_skip import WINDOW, blank_certain_run, blank_log
 from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def greedy_search(
     joint: TransducerJoint,
     decoder: torch.nn.Module,
@@ -99,7 +99,7 @@ class GreedySearch:
         # the path's scores: host floats (selecting plan) or (B,) on the device (masked plan)
         self.scores = [0.0] * batch if self.select else torch.zeros(batch, device=device)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
         """Search each stream's next ``enc_lens[b]`` frames (0 allowed) of the chunk ``enc_out (B, C, De)``."""
         if enc_out.dim() != 3 or enc_out.size(0) != self.batch:
