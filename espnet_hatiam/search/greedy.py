@@ -169,7 +169,7 @@ class GreedySearch:
         Each step reads the window's blank logits and, at the candidate frames, the best outputs
         (two reads); the runs, the choice and the bookkeeping are plain Python, the prediction network
         steps on the rows that emitted. The same decisions as the masked loop (the bound is compared in
-        the tensors' precision).
+        the tensors' precision; with HAT, blank against the best label in float64, :func:`_hat_choice`).
         """
         beam, weight, bias, width, S = self.beam, self.weight, self.bias, self.width, self.config.max_sym_per_frame
         batch, size, device = self.batch, weight.size(1), beam.device
@@ -199,11 +199,16 @@ class GreedySearch:
                 else:
                     t[b], on_frame[b] = t[b] + w, 0
             if rows:
-                logits = torch.addmm(bias, hiddens[torch.tensor([b * width + f - t[b] for b, f in zip(rows, frames)],
-                                                               device=device)], weight_t)
-                best, token = beam.joint.log_probs_from_logits(logits).max(1)  # ties go to blank (index 0)
+                picked = [b * width + f - t[b] for b, f in zip(rows, frames)]
+                hidden = hiddens[torch.tensor(picked, device=device)]
+                if blank is None:  # RNN-T: the joint's log-probs, ties to blank (index 0)
+                    best, token = beam.joint.log_probs_from_logits(torch.addmm(bias, hidden, weight_t)).max(1)
+                    choices = zip(best.tolist(), token.tolist())
+                else:  # HAT: the best label's log_softmax on the device, its duel with blank here
+                    best, token = torch.log_softmax(torch.addmm(bias[1:], hidden, weight_t[:, 1:]), 1).max(1)
+                    choices = map(_hat_choice, [blank[i] for i in picked], best.tolist(), token.tolist())
                 emitting, emitted = [], []
-                for b, f, value, k in zip(rows, frames, best.tolist(), token.tolist()):
+                for b, f, (value, k) in zip(rows, frames, choices):
                     scores[b] += value
                     projections[b] += 1
                     visited[b] += f != last[b]
@@ -247,6 +252,15 @@ def _hypotheses(search: GreedySearch, steps, lens: Optional[torch.Tensor] = None
         search.received = [r + n for r, n in zip(search.received, lens.view(-1).tolist())]
     scores = search.scores if isinstance(search.scores, list) else search.scores.tolist()
     return [Hypothesis(list(search.labels[b]), score) for b, score in enumerate(scores)]
+
+
+def _hat_choice(blank_logit: float, label_log_softmax: float, label: int):
+    """Greedy's choice on a frame: ``(log-prob, token)``, the best label (index ``label`` among the
+    labels) against blank, ties to blank: log P(blank) = log sigmoid(s) against log sigmoid(-s) +
+    log_softmax(z)_k. In float64 on the host (the device's float32 composition could decide otherwise
+    only where the two differ by its rounding, about 1e-7)."""
+    blank, best = _log_sigmoid(blank_logit), _log_sigmoid(-blank_logit) + label_log_softmax
+    return (best, label + 1) if best > blank else (blank, 0)
 
 
 def _log_sigmoid(x: float) -> float:
