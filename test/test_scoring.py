@@ -3,6 +3,7 @@
 import json
 import random
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -383,3 +384,33 @@ def test_the_speed_accuracy_figure_plots_the_comparison_tables_points_with_its_p
     assert set(drawn["points"]) == set(modes)
     assert drawn["families"] == ["beam", "dual", "espnet_maes", "greedy"]  # one colour each, the sweep one line
     assert drawn["pareto"] == ["greedy", "dual_0.6", "dual_0.95"]  # fastest first; beam is as right but slower
+
+
+def test_a_record_of_an_older_commit_with_the_same_package_code_is_not_flagged_as_other_code(tmp_path):
+    from espnet_hatiam.scoring.records import provenance_table, same_code
+
+    repo = tmp_path / "repo"
+    (repo / "espnet_hatiam").mkdir(parents=True)
+
+    def commit(path: str, text: str) -> str:
+        (repo / path).write_text(text)
+        git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run(git + ["add", "-A"], check=True)
+        subprocess.run(git + ["commit", "-q", "-m", path], check=True)
+        return subprocess.run(git + ["rev-parse", "--short=12", "HEAD"], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    code = commit("espnet_hatiam/search.py", "v1")
+    docs_only = commit("README.md", "results")
+    changed = commit("espnet_hatiam/search.py", "v2")
+    assert same_code(code, docs_only, repo) is True
+    assert same_code(code, changed, repo) is False
+    assert same_code("0123456789ab", changed, repo) is None  # not in the history: cannot be told
+
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "text").write_text("".join(f"u{i} A B\n" for i in range(4)))
+    old = _recorded_run(tmp_path, "hat_iam", 1, ["A B"] * 4, code)
+    table = provenance_table([old], docs_only, repo)
+    assert f"|hat_iam|1|{code} (same code as {docs_only})|" in table
+    assert f"**{code}: other code**" in provenance_table([old], changed, repo)

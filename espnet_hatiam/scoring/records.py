@@ -44,7 +44,7 @@ def provenance() -> Dict[str, object]:
     package = Path(__file__).resolve().parent.parent
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True).stdout.strip()
+        return _git(package, *args).stdout.strip()
 
     commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
     # only tracked files count: a record is "dirty" when the code it ran was not the commit's
@@ -126,17 +126,42 @@ def read_record(record: Path) -> Dict[str, object]:
     return json.loads(path.read_text())
 
 
-def provenance_table(records: List[Path], current: Optional[str] = None) -> str:
-    """Markdown: each record's system, seed, commit, machine and date; records of another commit than
-    ``current`` (or made from a modified tree) are flagged."""
+CODE_PATHS = ("espnet_hatiam", "egs/TEMPLATE", ":(exclude)espnet_hatiam/scoring")
+"""What a record's hypotheses depend on in this repository (git pathspecs): the package and the stage scripts,
+not the scoring that reads them, the docs or the records."""
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    except OSError:  # no git on this machine
+        return subprocess.CompletedProcess(args, 128, "", "")
+
+
+def same_code(commit: str, other: str, repo: Optional[Path] = None) -> Optional[bool]:
+    """Whether two commits hold the same :data:`CODE_PATHS`; None when that cannot be told (a commit
+    not in ``repo``'s history, default this package's repository, or no git)."""
+    repo = repo or Path(__file__).resolve().parent.parent.parent
+    diff = _git(repo, "diff", "--quiet", commit, other, "--", *CODE_PATHS)
+    return {0: True, 1: False}.get(diff.returncode)
+
+
+def provenance_table(records: List[Path], current: Optional[str] = None, repo: Optional[Path] = None) -> str:
+    """Markdown: each record's system, seed, commit, machine and date. A record of another commit than
+    ``current`` is flagged as other code unless the two commits' :data:`CODE_PATHS` are the same
+    (:func:`same_code` in ``repo``); a record made from a modified tree says so."""
     lines = ["|system|seed|commit|machine|date|", "|---|---|---|---|---|"]
     for record in sorted(records):
         parsed = parse_exp(record)
         if parsed is None:
             continue
         info = read_record(record)
-        commit = str(info["commit"]) + (" (modified tree)" if info.get("dirty") else "")
-        if current and not (str(info["commit"]).startswith(current) or current.startswith(str(info["commit"]))):
-            commit = f"**{commit}: other code**"
+        made = str(info["commit"])
+        commit = made + (" (modified tree)" if info.get("dirty") else "")
+        if current and not (made.startswith(current) or current.startswith(made)):
+            if same_code(made, current, repo):
+                commit = f"{commit} (same code as {current})"
+            else:
+                commit = f"**{commit}: other code**"
         lines.append(f"|{parsed[0]}|{parsed[2]}|{commit}|{info['machine']}|{info['date']}|")
     return "\n".join(lines)
