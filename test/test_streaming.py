@@ -101,6 +101,28 @@ def test_chunked_encoding_is_batch_invariant():
     torch.testing.assert_close(out[1:, : int(lengths[1])], alone, atol=1e-5, rtol=1e-5)
 
 
+def test_streams_fed_side_by_side_equal_each_stream_fed_alone_and_a_selected_stream_goes_on_alone():
+    from espnet2.asr.frontend.default import DefaultFrontend
+
+    frontend = DefaultFrontend(fs=16000, n_fft=512, hop_length=160, n_mels=20).eval()
+    encoder = _encoder()
+    waves = torch.randn(3, 9000)
+    features, encoders = FeatureStream(frontend, None), EncoderStream(encoder, 3)
+    together = [encoders.push(features.push(waves[:, begin: begin + 1300])) for begin in range(0, 5200, 1300)]
+    # stream 1 ends apart from the others: it goes on alone from where the batch left it
+    last = encoders.select([1]).push(features.select([1]).push(waves[1:2, 5200:], final=True), final=True)
+    assert together[-1].size(0) == 3
+    for b in range(3):
+        feature_stream, encoder_stream = FeatureStream(frontend, None), EncoderStream(encoder, 3)
+        alone = [encoder_stream.push(feature_stream.push(waves[b, begin: begin + 1300]))
+                 for begin in range(0, 5200, 1300)]
+        torch.testing.assert_close(torch.cat([t[b: b + 1] for t in together], 1), torch.cat(alone, 1),
+                                   atol=1e-5, rtol=1e-5)
+    whole_feats, lengths = whole_features(frontend, None, waves[1])
+    whole, _, _ = encoder(whole_feats, lengths, chunk_size=3)
+    torch.testing.assert_close(torch.cat([t[1:2] for t in together] + [last], 1), whole, atol=1e-5, rtol=1e-5)
+
+
 def test_dynamic_chunk_training_draws_chunks_and_sometimes_the_whole_utterance():
     encoder = _encoder(dynamic_chunk_training=True, short_chunk_size=4)
     torch.manual_seed(1)
@@ -178,6 +200,27 @@ def test_a_stream_ends_with_the_offline_decode_of_the_same_chunked_encoder_outpu
     offline = decode_encoded(model.joint_network, model.decoder, enc_out, enc_lens, recognizer.config)[0]
     assert [r[2] for r in final] == [list(h.token_ids) for h in offline]
     np.testing.assert_allclose([r[3].score for r in final], [h.score for h in offline], atol=1e-4)
+
+
+@pytest.mark.parametrize("search", [
+    dict(search_type="beam", beam_size=3, nbest=2),
+    dict(search_type="beam", beam_size=3, nbest=2, iam_blank_threshold=0.6, hat_blank_threshold=0.6),
+    dict(search_type="greedy", hat_blank_threshold=0.7),
+])
+def test_a_batch_streamed_side_by_side_gives_each_utterance_its_own_streams_result(streaming_model, search):
+    recognizer = _recognizer(streaming_model, chunk_size=3, **search)
+    rng = np.random.default_rng(5)
+    lengths = [27_000, 9_100, 400, 18_000]  # ending at different pieces, one shorter than a piece
+    waves = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in lengths]
+    padded = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(w) for w in waves], batch_first=True)
+    together = recognizer.decode_batch(padded, torch.tensor(lengths))
+    counters = recognizer.last_counters
+    piece = round(recognizer.chunk_seconds * recognizer.fs)
+    for b, wave in enumerate(waves):
+        alone = _feed(recognizer, wave, piece)[-1]
+        assert [r[2] for r in together[b]] == [r[2] for r in alone]
+        np.testing.assert_allclose([r[3].score for r in together[b]], [r[3].score for r in alone], atol=1e-4)
+        assert counters.utterance(b) == recognizer.last_counters.utterance(0)
 
 
 def test_partials_grow_to_the_final_hypothesis_and_a_reset_stream_starts_afresh(streaming_model):

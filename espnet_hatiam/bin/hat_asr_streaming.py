@@ -35,7 +35,8 @@ from espnet_hatiam.search import SearchConfig, SearchCounters, StreamingDecoder
 
 
 class HATSpeech2TextStreaming(HATSpeech2Text):
-    """Speech to text as audio arrives, like ESPnet's ``Speech2TextStreaming``: one stream at a time.
+    """Speech to text as audio arrives, like ESPnet's ``Speech2TextStreaming``: a stream by calls, a batch of
+    streams side by side by :meth:`decode_batch`.
 
     Args (besides :class:`HATSpeech2Text`'s):
         chunk_size: C, encoder frames per chunk (16 = 640 ms at 10 ms hops and 4x subsampling); the
@@ -61,13 +62,14 @@ class HATSpeech2TextStreaming(HATSpeech2Text):
         self.lookahead_seconds = (extra_frames * stft.hop_length + stft.n_fft
                                   - (stft.n_fft // 2 if stft.center else 0)) / self.fs
 
-    def reset(self) -> None:
-        """Start a new stream (refuses, in one line, a model or chunk size that cannot stream)."""
+    def reset(self, streams: int = 1) -> None:
+        """Start a new stream (refuses, in one line, a model or chunk size that cannot stream); ``streams``
+        side by side: the state :meth:`decode_batch` feeds in lock-step."""
         self.features = FeatureStream(self.model.frontend, self.model.normalize)
         self.encoder_stream = EncoderStream(self.model.encoder, self.chunk_size, self.num_left_chunks)
-        self.search = StreamingDecoder(self.model.joint_network, self.model.decoder, self.config, 1, self.device,
+        self.search = StreamingDecoder(self.model.joint_network, self.model.decoder, self.config, streams, self.device,
                                        fusion=self.fusion,
-                                       counters=SearchCounters.for_lengths(torch.zeros(1, dtype=torch.long)))
+                                       counters=SearchCounters.for_lengths(torch.zeros(streams, dtype=torch.long)))
         self.samples_received, self.ended = 0, False
 
     @torch.no_grad()
@@ -107,23 +109,50 @@ class HATSpeech2TextStreaming(HATSpeech2Text):
                              "has NaN or inf samples")
         return samples
 
+    @torch.no_grad()
     def decode_batch(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> List[List[Result]]:
-        """Each utterance of a padded batch ``(B, L)`` streamed in chunks of ``chunk_seconds``, one after another.
+        """The utterances of a padded batch ``(B, L)`` streamed side by side, in pieces of ``chunk_seconds``.
 
+        Each piece of every utterance still going is one batched pass of the frontend and the encoder and one
+        search step of all B streams, as a server would tick its streams; an utterance's last (shorter) piece
+        is fed on its own. Each utterance's n-best equals its own stream's (the same chunks).
         :attr:`last_timing` and :attr:`last_counters` then cover the batch (a recipe's decode stats).
         """
         step = max(1, round(self.chunk_seconds * self.fs))
-        results, timing, counters = [], {"encoder_seconds": 0.0, "search_seconds": 0.0}, []
-        for utterance, length in zip(speech, speech_lengths):
-            utterance = utterance[: int(length)]
-            self.reset()
-            for begin in range(0, max(int(length), 1), step):
-                nbest = self(utterance[begin: begin + step], is_final=begin + step >= int(length))
-                for key in timing:
-                    timing[key] += self.last_timing[key]
-            results.append(nbest)
-            counters.append(self.last_counters)
-        self.last_counters = SearchCounters.concatenate(counters)
+        samples = [int(n) for n in speech_lengths]
+        lengths = [max(n, 1) for n in samples]  # an empty utterance is one (empty) final piece
+        batch = len(lengths)
+        speech = speech.to(self.device)
+        self.reset(batch)
+        features, encoder, going = self.features, self.encoder_stream, list(range(batch))
+        timing = {"encoder_seconds": 0.0, "search_seconds": 0.0}
+        for begin in range(0, max(lengths), step):
+            start = self._clock()
+            outputs = {}  # utterance -> its encoder frames of this piece (1, n, D)
+            last = [i for i, b in enumerate(going) if begin + step >= lengths[b]]
+            for i in last:  # the last piece of an utterance: fed alone, it ends the stream
+                b = going[i]
+                feats = features.select([i]).push(speech[b: b + 1, begin: samples[b]], final=True)
+                outputs[b] = encoder.select([i]).push(feats, final=True)
+            if last:
+                kept = [i for i in range(len(going)) if i not in last]
+                going = [going[i] for i in kept]
+                features, encoder = features.select(kept), encoder.select(kept)
+            if going:
+                enc_out = encoder.push(features.push(speech[going, begin: begin + step]))
+                outputs.update((b, enc_out[i: i + 1]) for i, b in enumerate(going))
+            frames = torch.zeros(batch, dtype=torch.long)
+            chunk = next(iter(outputs.values())).new_zeros(batch, max(o.size(1) for o in outputs.values()),
+                                                          self.model.encoder.output_size())
+            for b, out in outputs.items():
+                chunk[b, : out.size(1)], frames[b] = out[0], out.size(1)
+            encoded = self._clock()
+            self.search.extend(chunk, frames.to(self.device))
+            timing["encoder_seconds"] += encoded - start
+            timing["search_seconds"] += self._clock() - encoded
+        results = [[self.result(hyp) for hyp in nbest] for nbest in self.search.nbest(self.config.nbest)]
+        self.ended = True
+        self.last_counters = self.search.counters
         self.last_timing = {**timing, "audio_seconds": float(speech_lengths.sum()) / self.fs}
         return results
 

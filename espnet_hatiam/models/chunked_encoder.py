@@ -14,6 +14,7 @@ so a stream is not equal to the whole-utterance encoding; this project's models,
 batch-invariance hooks are built on ESPnet2's conformer.
 """
 
+import copy
 import math
 from typing import List, Optional
 
@@ -149,12 +150,14 @@ class ChunkedConformerEncoder(ConformerEncoder):
 
 
 class EncoderStream:
-    """One stream's encoder state: features in as they arrive, encoder frames out, chunk by chunk.
+    """The encoder state of B streams fed in lock-step: features in as they arrive, encoder frames out, chunk by chunk.
 
     Equal to ``encoder(feats, chunk_size=C)`` with the encoder's ``num_left_chunks`` (or
     ``num_left_chunks`` here): features wait until a whole chunk of C subsampled frames can be
     computed (the subsampling's receptive field and stride: 7 and 4 for ``conv2d``); each layer keeps the inputs of its
     attention (the left chunks' frames) and of its depthwise convolution (k - 1 frames) between calls.
+    Every stream of one :class:`EncoderStream` gets as many feature frames a push, so each chunk is one
+    batched pass for all of them; a stream that ends apart from the others goes on alone from :meth:`select`.
 
     Args:
         encoder: a :class:`ChunkedConformerEncoder` in eval mode with causal convolutions.
@@ -172,17 +175,17 @@ class EncoderStream:
         left = encoder.num_left_chunks if num_left_chunks is None else num_left_chunks
         self.left_frames = math.inf if left <= 0 else left * chunk_size
         self.field, self.factor = encoder.receptive_field(), encoder.subsampling_factor()
-        self.feats: Optional[torch.Tensor] = None  # (1, N, F) features not yet consumed by the subsampling
-        self.ready: List[torch.Tensor] = []  # subsampled frames (1, n, D) waiting for a whole chunk
-        self.attention: List[Optional[torch.Tensor]] = [None] * len(encoder.encoders)  # (1, <= L, D)
-        self.conv: List[Optional[torch.Tensor]] = [None] * len(encoder.encoders)  # (1, D, k - 1)
+        self.feats: Optional[torch.Tensor] = None  # (B, N, F) features not yet consumed by the subsampling
+        self.ready: List[torch.Tensor] = []  # subsampled frames (B, n, D) waiting for a whole chunk
+        self.attention: List[Optional[torch.Tensor]] = [None] * len(encoder.encoders)  # (B, <= L, D)
+        self.conv: List[Optional[torch.Tensor]] = [None] * len(encoder.encoders)  # (B, D, k - 1)
         self.frames_out = 0
         embed = encoder.embed  # conv2d8 keeps its positional encoding apart, the others at the end of ``out``
         self.positions = embed.pos_enc if hasattr(embed, "pos_enc") else embed.out[-1]
 
     @torch.no_grad()
     def push(self, feats: torch.Tensor, final: bool = False) -> torch.Tensor:
-        """Normalised features ``(1, N, F)`` in (N may be 0) -> the encoder frames now complete ``(1, n, D)``.
+        """Normalised features ``(B, N, F)`` in (N may be 0) -> the encoder frames now complete ``(B, n, D)``.
 
         With ``final`` the last, shorter chunk is encoded too (the whole-utterance encoding's last chunk).
         """
@@ -192,7 +195,8 @@ class EncoderStream:
             (sub, _), _ = self.encoder.embed(self.feats[:, : (n - 1) * self.factor + self.field], None)
             self.ready.append(sub)  # x * sqrt(D), as the whole-utterance embedding
             self.feats = self.feats[:, n * self.factor:]
-        waiting = torch.cat(self.ready, dim=1) if self.ready else feats.new_zeros(1, 0, self.encoder._output_size)
+        waiting = torch.cat(self.ready, dim=1) if self.ready else feats.new_zeros(feats.size(0), 0,
+                                                                                  self.encoder._output_size)
         whole = waiting.size(1) // self.chunk_size * self.chunk_size
         take = waiting.size(1) if final else whole
         out = [self._chunk(waiting[:, i: i + self.chunk_size]) for i in range(0, take, self.chunk_size)]
@@ -200,8 +204,17 @@ class EncoderStream:
         self.frames_out += take
         return torch.cat(out, dim=1) if out else waiting[:, :0]
 
+    def select(self, rows: List[int]) -> "EncoderStream":
+        """The streams ``rows`` (indices into B) as a stream of their own, from where they are."""
+        other = copy.copy(self)
+        other.feats = None if self.feats is None else self.feats[rows]
+        other.ready = [r[rows] for r in self.ready]
+        other.attention = [None if a is None else a[rows] for a in self.attention]
+        other.conv = [None if c is None else c[rows] for c in self.conv]
+        return other
+
     def _chunk(self, x: torch.Tensor) -> torch.Tensor:
-        """One chunk ``(1, C, D)`` of subsampled frames through every layer and the final norm."""
+        """One chunk ``(B, C, D)`` of subsampled frames through every layer and the final norm."""
         cached = 0 if self.attention[0] is None else self.attention[0].size(1)  # every layer caches as many frames
         _, pos_emb = self.positions(x.new_zeros(1, cached + x.size(1), x.size(2)))  # (1, 2W - 1, D)
         for i, layer in enumerate(self.encoder.encoders):
@@ -244,10 +257,10 @@ class EncoderStream:
         return x
 
     def _conv(self, i: int, conv, x: torch.Tensor) -> torch.Tensor:
-        """ESPnet's ``ConvolutionModule.forward`` on a chunk ``(1, C, D)``, the causal depthwise input cached."""
-        h = torch.nn.functional.glu(conv.pointwise_conv1(x.transpose(1, 2)), dim=1)  # (1, D, C)
+        """ESPnet's ``ConvolutionModule.forward`` on a chunk ``(B, C, D)``, the causal depthwise input cached."""
+        h = torch.nn.functional.glu(conv.pointwise_conv1(x.transpose(1, 2)), dim=1)  # (B, D, C)
         context = conv.depthwise_conv.kernel_size[0] - 1
-        cache = self.conv[i] if self.conv[i] is not None else h.new_zeros(1, h.size(1), context)
+        cache = self.conv[i] if self.conv[i] is not None else h.new_zeros(h.size(0), h.size(1), context)
         h = torch.cat([cache, h], dim=2)
         self.conv[i] = h[:, :, h.size(2) - context:]
         h = conv.activation(conv.norm(conv.depthwise_conv.with_context(h)))

@@ -10,7 +10,8 @@ frames at the chunk edges instead, which differs from the whole-recording featur
 """
 
 import contextlib
-from typing import Optional, Tuple
+import copy
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -18,7 +19,11 @@ from espnet_hatiam.errors import InputError
 
 
 class FeatureStream:
-    """Normalised features of one stream: ``push(samples)`` -> the frames now complete.
+    """Normalised features of B streams fed in lock-step: ``push(samples)`` -> the frames now complete.
+
+    Every stream of one :class:`FeatureStream` gets the same number of samples a push (one stream:
+    samples ``(S,)``; several side by side: ``(B, S)``), so their frames complete together; a stream
+    that ends apart from the others goes on alone from :meth:`select`.
 
     Args:
         frontend: the model's ESPnet frontend with an ``stft`` (``DefaultFrontend``).
@@ -36,40 +41,48 @@ class FeatureStream:
         self.frontend, self.normalize, self.stft = frontend, normalize, stft
         self.n_fft, self.hop = stft.n_fft, stft.hop_length
         self.pad = self.n_fft // 2 if stft.center else 0
-        self.head: Optional[torch.Tensor] = None  # samples before the left reflection can be made
-        self.buffer: Optional[torch.Tensor] = None  # padded samples from the next frame's start
-        self.tail: Optional[torch.Tensor] = None  # the last pad + 1 samples (the right reflection)
+        self.head: Optional[torch.Tensor] = None  # (B, n) samples before the left reflection can be made
+        self.buffer: Optional[torch.Tensor] = None  # (B, n) padded samples from the next frame's start
+        self.tail: Optional[torch.Tensor] = None  # (B, pad + 1) the last samples (the right reflection)
 
     @torch.no_grad()
     def push(self, samples: torch.Tensor, final: bool = False) -> torch.Tensor:
-        """Samples ``(S,)`` (S may be 0) -> normalised features ``(1, N, F)`` of the frames now complete."""
-        recent = samples if self.tail is None else torch.cat([self.tail, samples])
-        self.tail = recent[-(self.pad + 1):]
+        """Samples ``(S,)`` or ``(B, S)`` (S may be 0) -> normalised features ``(B, N, F)`` of the frames now complete."""
+        samples = samples.view(1, -1) if samples.dim() == 1 else samples
+        recent = samples if self.tail is None else torch.cat([self.tail, samples], 1)
+        self.tail = recent[:, -(self.pad + 1):]
         if self.buffer is None:
-            self.head = samples if self.head is None else torch.cat([self.head, samples])
-            if self.head.numel() > self.pad:
-                left = self.head[1: self.pad + 1].flip(0)
-                self.buffer, self.head = torch.cat([left, self.head]), None
-            elif not final:
-                return samples.new_zeros(1, 0, self._dims())
+            self.head = samples if self.head is None else torch.cat([self.head, samples], 1)
+            if self.head.size(1) > self.pad:
+                left = self.head[:, 1: self.pad + 1].flip(1)
+                self.buffer, self.head = torch.cat([left, self.head], 1), None
             else:  # a stream shorter than the reflection has no frame (the whole-recording STFT refuses it)
-                return samples.new_zeros(1, 0, self._dims())
+                return samples.new_zeros(samples.size(0), 0, self._dims())
         else:
-            self.buffer = torch.cat([self.buffer, samples])
+            self.buffer = torch.cat([self.buffer, samples], 1)
         if final and self.pad:
-            self.buffer = torch.cat([self.buffer, self.tail[:-1].flip(0)])
-        frames = (self.buffer.numel() - self.n_fft) // self.hop + 1 if self.buffer.numel() >= self.n_fft else 0
+            self.buffer = torch.cat([self.buffer, self.tail[:, :-1].flip(1)], 1)
+        length = self.buffer.size(1)
+        frames = (length - self.n_fft) // self.hop + 1 if length >= self.n_fft else 0
         if frames <= 0:
-            return samples.new_zeros(1, 0, self._dims())
-        feats = self._features(self.buffer[: (frames - 1) * self.hop + self.n_fft], center=False)
-        self.buffer = self.buffer[frames * self.hop:]
+            return samples.new_zeros(samples.size(0), 0, self._dims())
+        feats = self._features(self.buffer[:, : (frames - 1) * self.hop + self.n_fft], center=False)
+        self.buffer = self.buffer[:, frames * self.hop:]
         return feats
 
+    def select(self, rows: List[int]) -> "FeatureStream":
+        """The streams ``rows`` (indices into B) as a stream of their own, from where they are."""
+        other = copy.copy(self)
+        for name in ("head", "buffer", "tail"):
+            value = getattr(self, name)
+            setattr(other, name, None if value is None else value[rows])
+        return other
+
     def _features(self, samples: torch.Tensor, center: bool) -> torch.Tensor:
-        """The frontend (and normalisation) on ``samples (S,)``, with the STFT's ``center`` as given."""
-        lengths = torch.tensor([samples.numel()], device=samples.device)
+        """The frontend (and normalisation) on ``samples (B, S)``, with the STFT's ``center`` as given."""
+        lengths = torch.full((samples.size(0),), samples.size(1), device=samples.device)
         with _stft_center(self.stft, center):
-            feats, feats_lengths = self.frontend(samples.unsqueeze(0), lengths)
+            feats, feats_lengths = self.frontend(samples, lengths)
         if self.normalize is not None:
             feats, feats_lengths = self.normalize(feats, feats_lengths)
         return feats
