@@ -43,6 +43,8 @@ def main():
     parser = search_bench_parser(__doc__, num_utts=130, batch_size=8)
     parser.add_argument("--chunk_sizes", type=int, nargs="+", default=[4, 16], help="encoder frames per chunk")
     args = parser.parse_args()
+    if args.batch_size < 2:
+        parser.error(f"--batch_size {args.batch_size}: side by side needs at least 2 streams")
     torch.set_num_threads(args.num_threads)
     refs, wavs = read_table(args.data / "text"), read_table(args.data / "wav.scp")
     keys = sorted(wavs)[: args.num_utts]

@@ -401,12 +401,19 @@ def test_a_record_of_an_older_commit_with_the_same_package_code_is_not_flagged_a
                               text=True).stdout.strip()
 
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "espnet_hatiam" / "scoring").mkdir()
+    (repo / "egs" / "an4" / "asr1").mkdir(parents=True)
     code = commit("espnet_hatiam/search.py", "v1")
     docs_only = commit("README.md", "results")
+    scoring_only = commit("espnet_hatiam/scoring/wer.py", "reads the records")
+    recipe_script = commit("egs/an4/asr1/run.sh", "stages")
     changed = commit("espnet_hatiam/search.py", "v2")
     assert same_code(code, docs_only, repo) is True
+    assert same_code(code, scoring_only, repo) is True  # the scoring reads records, it does not make them
+    assert same_code(code, recipe_script, repo) is True and same_code(code, recipe_script, repo, "egs/an4/asr1") is False
     assert same_code(code, changed, repo) is False
     assert same_code("0123456789ab", changed, repo) is None  # not in the history: cannot be told
+    assert same_code("--output=x", changed, repo) is None  # not a commit id: never handed to git
 
     (tmp_path / "test").mkdir()
     (tmp_path / "test" / "text").write_text("".join(f"u{i} A B\n" for i in range(4)))
@@ -414,3 +421,6 @@ def test_a_record_of_an_older_commit_with_the_same_package_code_is_not_flagged_a
     table = provenance_table([old], docs_only, repo)
     assert f"|hat_iam|1|{code} (same code as {docs_only})|" in table
     assert f"**{code}: other code**" in provenance_table([old], changed, repo)
+    info = json.loads((old / "record.json").read_text())
+    (old / "record.json").write_text(json.dumps({**info, "dirty": True}))  # ran code that was not the commit's
+    assert f"**{code} (modified tree): other code**" in provenance_table([old], docs_only, repo)

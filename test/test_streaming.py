@@ -118,6 +118,13 @@ def test_streams_fed_side_by_side_equal_each_stream_fed_alone_and_a_selected_str
                  for begin in range(0, 5200, 1300)]
         torch.testing.assert_close(torch.cat([t[b: b + 1] for t in together], 1), torch.cat(alone, 1),
                                    atol=1e-5, rtol=1e-5)
+    # the selected stream shares nothing with the batch: the batch goes on as if it had not been taken from
+    more = encoders.push(features.push(waves[:, 5200:6500]))
+    feature_stream, encoder_stream = FeatureStream(frontend, None), EncoderStream(encoder, 3)
+    alone = [encoder_stream.push(feature_stream.push(waves[0, begin: begin + 1300]))
+             for begin in range(0, 6500, 1300)]
+    torch.testing.assert_close(torch.cat([t[:1] for t in together] + [more[:1]], 1), torch.cat(alone, 1),
+                               atol=1e-5, rtol=1e-5)
     whole_feats, lengths = whole_features(frontend, None, waves[1])
     whole, _, _ = encoder(whole_feats, lengths, chunk_size=3)
     torch.testing.assert_close(torch.cat([t[1:2] for t in together] + [last], 1), whole, atol=1e-5, rtol=1e-5)
@@ -210,17 +217,21 @@ def test_a_stream_ends_with_the_offline_decode_of_the_same_chunked_encoder_outpu
 def test_a_batch_streamed_side_by_side_gives_each_utterance_its_own_streams_result(streaming_model, search):
     recognizer = _recognizer(streaming_model, chunk_size=3, **search)
     rng = np.random.default_rng(5)
-    lengths = [27_000, 9_100, 400, 18_000]  # ending at different pieces, one shorter than a piece
+    # ending at different pieces, two in the same piece, one shorter than a piece, one without a frame, one empty
+    lengths = [27_000, 9_100, 400, 18_000, 9_000, 200, 0]
     waves = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in lengths]
     padded = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(w) for w in waves], batch_first=True)
     together = recognizer.decode_batch(padded, torch.tensor(lengths))
     counters = recognizer.last_counters
     piece = round(recognizer.chunk_seconds * recognizer.fs)
     for b, wave in enumerate(waves):
-        alone = _feed(recognizer, wave, piece)[-1]
+        alone = _feed(recognizer, wave, piece)[-1] if len(wave) else (recognizer.reset() or recognizer(wave, True))
         assert [r[2] for r in together[b]] == [r[2] for r in alone]
         np.testing.assert_allclose([r[3].score for r in together[b]], [r[3].score for r in alone], atol=1e-4)
-        assert counters.utterance(b) == recognizer.last_counters.utterance(0)
+        for name in ("frames", "frames_kept"):
+            assert counters.utterance(b)[name] == recognizer.last_counters.utterance(0)[name]
+    one = recognizer.decode_batch(padded[:1], torch.tensor(lengths[:1]))  # a batch of one is a stream
+    assert [r[2] for r in one[0]] == [r[2] for r in together[0]]
 
 
 def test_partials_grow_to_the_final_hypothesis_and_a_reset_stream_starts_afresh(streaming_model):

@@ -115,14 +115,19 @@ class HATSpeech2TextStreaming(HATSpeech2Text):
 
         Each piece of every utterance still going is one batched pass of the frontend and the encoder and one
         search step of all B streams, as a server would tick its streams; an utterance's last (shorter) piece
-        is fed on its own. Each utterance's n-best equals its own stream's (the same chunks).
+        is fed on its own. Each utterance's n-best equals its own stream's (the same chunks). Its frame counts
+        do too; the selecting plan's look-ahead is decided for the batch, so with HAT-blank thresholding the
+        work counters (``joint_evaluations``, ``frames_searched``) depend on the batch, as in any batched search.
         :attr:`last_timing` and :attr:`last_counters` then cover the batch (a recipe's decode stats).
         """
         step = max(1, round(self.chunk_seconds * self.fs))
         samples = [int(n) for n in speech_lengths]
         lengths = [max(n, 1) for n in samples]  # an empty utterance is one (empty) final piece
         batch = len(lengths)
-        speech = speech.to(self.device)
+        speech = speech.to(self.device, torch.float32)
+        for b, n in enumerate(samples):
+            if not torch.isfinite(speech[b, :n]).all():
+                raise InputError(f"utterance {b} of the batch has NaN or inf samples")
         self.reset(batch)
         features, encoder, going = self.features, self.encoder_stream, list(range(batch))
         timing = {"encoder_seconds": 0.0, "search_seconds": 0.0}

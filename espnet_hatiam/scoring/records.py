@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import time
@@ -126,9 +127,14 @@ def read_record(record: Path) -> Dict[str, object]:
     return json.loads(path.read_text())
 
 
-CODE_PATHS = ("espnet_hatiam", "egs/TEMPLATE", ":(exclude)espnet_hatiam/scoring")
-"""What a record's hypotheses depend on in this repository (git pathspecs): the package and the stage scripts,
-not the scoring that reads them, the docs or the records."""
+CODE_PATHS = (":(top)espnet_hatiam", ":(top,exclude)espnet_hatiam/scoring", ":(top)egs/TEMPLATE", ":(top)setup.py",
+              ":(top)tools/requirements.txt")
+"""What a record's hypotheses depend on in this repository, besides its recipe's scripts and the training config the
+record holds (git pathspecs from the top): the package but the scoring that reads records, the stage scripts and the
+pinned stack; not the docs or the records."""
+
+RECIPE_SCRIPTS = ("local", "run.sh", "path.sh", "db.sh", "cmd.sh")
+"""A recipe's own files that make its data and drive its stages (its conf/ is in each record's config.yaml)."""
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -138,18 +144,31 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
         return subprocess.CompletedProcess(args, 128, "", "")
 
 
-def same_code(commit: str, other: str, repo: Optional[Path] = None) -> Optional[bool]:
-    """Whether two commits hold the same :data:`CODE_PATHS`; None when that cannot be told (a commit
-    not in ``repo``'s history, default this package's repository, or no git)."""
+def same_code(commit: str, other: str, repo: Optional[Path] = None, recipe: Optional[str] = None) -> Optional[bool]:
+    """Whether two commits hold the same :data:`CODE_PATHS` (and the :data:`RECIPE_SCRIPTS` of ``recipe``, a
+    folder relative to the repository's top); None when that cannot be told (not commit ids, a commit not in
+    ``repo``'s history, default this package's repository, or no git)."""
+    if not all(re.fullmatch(r"[0-9a-f]{4,40}", c) for c in (commit, other)):
+        return None
     repo = repo or Path(__file__).resolve().parent.parent.parent
-    diff = _git(repo, "diff", "--quiet", commit, other, "--", *CODE_PATHS)
+    paths = list(CODE_PATHS) + ([f":(top){recipe}/{name}" for name in RECIPE_SCRIPTS] if recipe else [])
+    diff = _git(repo, "diff", "--quiet", commit, other, "--", *paths)
     return {0: True, 1: False}.get(diff.returncode)
+
+
+def _recipe_of(record: Path, repo: Optional[Path]) -> Optional[str]:
+    """The recipe folder holding ``record`` (``<recipe>/results/<exp>``), relative to the repository's top."""
+    top = _git(repo or Path(__file__).resolve().parent, "rev-parse", "--show-toplevel").stdout.strip()
+    try:
+        return record.resolve().parent.parent.relative_to(Path(top).resolve()).as_posix() if top else None
+    except ValueError:  # a record outside the repository
+        return None
 
 
 def provenance_table(records: List[Path], current: Optional[str] = None, repo: Optional[Path] = None) -> str:
     """Markdown: each record's system, seed, commit, machine and date. A record of another commit than
-    ``current`` is flagged as other code unless the two commits' :data:`CODE_PATHS` are the same
-    (:func:`same_code` in ``repo``); a record made from a modified tree says so."""
+    ``current`` is flagged as other code unless the two commits' :data:`CODE_PATHS` and recipe scripts are the
+    same (:func:`same_code` in ``repo``) and the record was made from a clean tree; a modified tree is named."""
     lines = ["|system|seed|commit|machine|date|", "|---|---|---|---|---|"]
     for record in sorted(records):
         parsed = parse_exp(record)
@@ -159,7 +178,7 @@ def provenance_table(records: List[Path], current: Optional[str] = None, repo: O
         made = str(info["commit"])
         commit = made + (" (modified tree)" if info.get("dirty") else "")
         if current and not (made.startswith(current) or current.startswith(made)):
-            if same_code(made, current, repo):
+            if not info.get("dirty") and same_code(made, current, repo, _recipe_of(record, repo)):
                 commit = f"{commit} (same code as {current})"
             else:
                 commit = f"**{commit}: other code**"
