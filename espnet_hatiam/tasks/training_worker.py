@@ -23,6 +23,9 @@ class TrainingWorker:
         owned = torch.distributed.is_available() and not torch.distributed.is_initialized()  # not a caller's group
         with atomic_torch_save():
             super().main_worker(args)
-        # after a failure the group is left as it is: a failing rank must not wait on its peers
+        # after a failure the group is left as it is: a failing rank must not wait on its peers. After a finished
+        # training every rank waits for the others (rank 0 still averages and writes models) before the group goes,
+        # so that no rank tears its gloo connections down under a peer that still holds them open
         if owned and torch.distributed.is_initialized():
+            torch.distributed.barrier()
             torch.distributed.destroy_process_group()
