@@ -9,7 +9,7 @@ ticks its streams). Each row is the median of 3 passes in rotated order after a 
 are within this run. The hypotheses of the two must be the same (counted).
 
     cd egs/an4/asr1
-    python ../../../bench/streaming_batch.py --exp exp/asr_train_hat_iam_streaming_bpe30_seed2024 \\
+    python ../../../bench/streaming_batch.py --exp exp/asr_train_hat_iam_streaming_bpe30_seed1 \\
         --data dump/raw/test --chunk_sizes 4 16 --batch_size 8 --num_threads 1
 """
 

@@ -221,9 +221,14 @@ def test_a_batch_streamed_side_by_side_gives_each_utterance_its_own_streams_resu
     lengths = [27_000, 9_100, 400, 18_000, 9_000, 200, 0]
     waves = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in lengths]
     padded = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(w) for w in waves], batch_first=True)
-    together = recognizer.decode_batch(padded, torch.tensor(lengths))
-    counters = recognizer.last_counters
+    chunk_batches = []  # the streams each encoder chunk carried: side by side, not one after another
+    encode_chunk = EncoderStream._chunk
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(EncoderStream, "_chunk", lambda self, x: chunk_batches.append(x.size(0)) or encode_chunk(self, x))
+        together = recognizer.decode_batch(padded, torch.tensor(lengths))
     piece = round(recognizer.chunk_seconds * recognizer.fs)
+    assert max(chunk_batches) == sum(n > piece for n in lengths)  # every utterance longer than one piece at once
+    counters = recognizer.last_counters
     for b, wave in enumerate(waves):
         alone = _feed(recognizer, wave, piece)[-1] if len(wave) else (recognizer.reset() or recognizer(wave, True))
         assert [r[2] for r in together[b]] == [r[2] for r in alone]

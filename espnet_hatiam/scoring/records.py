@@ -137,6 +137,10 @@ RECIPE_SCRIPTS = ("local", "run.sh", "path.sh", "db.sh", "cmd.sh")
 """A recipe's own files that make its data and drive its stages (its conf/ is in each record's config.yaml)."""
 
 
+REPOSITORY = Path(__file__).resolve().parents[2]
+"""This package's repository (an editable install's checkout), where :func:`same_code` looks by default."""
+
+
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
@@ -150,18 +154,18 @@ def same_code(commit: str, other: str, repo: Optional[Path] = None, recipe: Opti
     ``repo``'s history, default this package's repository, or no git)."""
     if not all(re.fullmatch(r"[0-9a-f]{4,40}", c) for c in (commit, other)):
         return None
-    repo = repo or Path(__file__).resolve().parent.parent.parent
+    repo = repo or REPOSITORY
     paths = list(CODE_PATHS) + ([f":(top){recipe}/{name}" for name in RECIPE_SCRIPTS] if recipe else [])
     diff = _git(repo, "diff", "--quiet", commit, other, "--", *paths)
     return {0: True, 1: False}.get(diff.returncode)
 
 
 def _recipe_of(record: Path, repo: Optional[Path]) -> Optional[str]:
-    """The recipe folder holding ``record`` (``<recipe>/results/<exp>``), relative to the repository's top."""
-    top = _git(repo or Path(__file__).resolve().parent, "rev-parse", "--show-toplevel").stdout.strip()
+    """The recipe folder holding ``record`` (``<recipe>/results/<exp>``), relative to ``repo`` (default
+    :data:`REPOSITORY`); None for a record outside it."""
     try:
-        return record.resolve().parent.parent.relative_to(Path(top).resolve()).as_posix() if top else None
-    except ValueError:  # a record outside the repository
+        return record.resolve().parent.parent.relative_to((repo or REPOSITORY).resolve()).as_posix()
+    except ValueError:
         return None
 
 
