@@ -425,7 +425,7 @@ def test_lm_with_another_token_list_is_refused(model):
 
 @pytest.mark.parametrize("layers", [1, 2])
 def test_prediction_network_step_equals_espnets_rnn_forward(layers):
-    """The search's LSTM step (torch.lstm_cell on the decoder's weights) is ESPnet's rnn_forward."""
+    """The search's LSTM step (its gate arithmetic on the decoder's transposed weights) is ESPnet's rnn_forward."""
     from espnet2.asr.decoder.transducer_decoder import TransducerDecoder
 
     from espnet_hatiam.search.state import PredictionNetwork
@@ -445,7 +445,8 @@ def test_prediction_network_step_equals_espnets_rnn_forward(layers):
 
 @pytest.mark.parametrize("change", ["optimiser step", "load_state_dict"])
 def test_prediction_network_follows_changed_weights(change):
-    """The cached input projection of the tokens is recomputed when the decoder's weights change."""
+    """The cached step weights (the tokens' input gates, the transposed recurrent weights) are recomputed
+    when the decoder's weights change."""
     from espnet2.asr.decoder.transducer_decoder import TransducerDecoder
 
     from espnet_hatiam.search.state import PredictionNetwork
@@ -456,7 +457,8 @@ def test_prediction_network_follows_changed_weights(change):
     tokens = torch.tensor([0, 3, 11])
     before, _ = PredictionNetwork(decoder).step(tokens, state)
     if change == "optimiser step":
-        decoder.embed.weight.grad = torch.ones_like(decoder.embed.weight)
+        for weight in decoder.parameters():
+            weight.grad = torch.ones_like(weight)
         torch.optim.SGD(decoder.parameters(), lr=0.5).step()
     else:
         decoder.load_state_dict(TransducerDecoder(vocab_size=12, hidden_size=16).state_dict())

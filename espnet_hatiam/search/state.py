@@ -48,9 +48,7 @@ class PredictionNetwork:
     def __init__(self, decoder: torch.nn.Module):
         self.decoder = decoder
         self.fast_lstm = decoder.dtype == "lstm" and not decoder.training
-        self.input_gates = input_gate_table(decoder) if self.fast_lstm else None  # (V+1, 4H)
-        # (4H, 0): the first layer's input weight, its projection being the table's row
-        self.no_input_weight = self.input_gates.new_empty((self.input_gates.size(1), 0)) if self.fast_lstm else None
+        self.weights = lstm_step_weights(decoder) if self.fast_lstm else None
 
     def initial(self, batch: int, device: torch.device) -> Tuple[torch.Tensor, State]:
         """Output ``(batch, Dd)`` and state after the start symbol (blank, ESPnet's convention)."""
@@ -62,49 +60,54 @@ class PredictionNetwork:
     def step(self, tokens: torch.Tensor, state: State) -> Tuple[torch.Tensor, State]:
         """Advance ``(N,)`` tokens: returns ``(dec_out (N, Dd), new_state)``.
 
-        An LSTM decoder in eval mode steps with ``torch.lstm_cell`` on its layers' weights, the
-        arithmetic of ESPnet's ``rnn_forward`` (``nn.LSTM`` over one step, dropout off) at a
-        fraction of its per-call cost on CPU, where the search's prediction network is a call
-        per emitting round. The first layer's input projection of every token is a table
-        (:func:`input_gate_table`): its rows enter ``lstm_cell`` as a per-row input bias with
-        an empty input, so a step multiplies only the recurrent weights.
+        An LSTM decoder in eval mode steps on its layers' weights with the arithmetic of ESPnet's
+        ``rnn_forward`` (``nn.LSTM`` over one step, dropout off), in a few calls instead of its
+        per-call cost on CPU, where the search's prediction network is a call per emitting round:
+        the first layer's input gates are a row of a table (:func:`lstm_step_weights`), and each
+        layer multiplies its inputs by weights transposed once.
         """
         if not self.fast_lstm:
             embed = self.decoder.dropout_embed(self.decoder.embed(tokens))
             dec_out, new_state = self.decoder.rnn_forward(embed.unsqueeze(1), state)
             return dec_out.squeeze(1), new_state
         h_prev, c_prev = state
+        table, layers = self.weights
         hs, cs = [], []
-        x = h_prev.new_empty((tokens.numel(), 0))
-        for layer, lstm in enumerate(self.decoder.decoder):
-            if layer == 0:  # x @ W_ih^T + b_ih is the table's row: no input, the row as bias
-                weight_ih, bias_ih = self.no_input_weight, self.input_gates[tokens]
-            else:
-                weight_ih, bias_ih = lstm.weight_ih_l0, lstm.bias_ih_l0
-            h, c = torch.lstm_cell(x, (h_prev[layer], c_prev[layer]), weight_ih, lstm.weight_hh_l0, bias_ih,
-                                   lstm.bias_hh_l0)
-            hs.append(h)
+        x = None
+        for layer, (weight_ih_t, weight_hh_t, bias) in enumerate(layers):
+            gates = table[tokens] if layer == 0 else torch.addmm(bias, x, weight_ih_t)  # (N, 4H): i, f, g, o
+            gates.addmm_(h_prev[layer], weight_hh_t)
+            i, f, g, o = gates.chunk(4, 1)
+            c = torch.addcmul(f.sigmoid_() * c_prev[layer], i.sigmoid_(), g.tanh_())
+            x = o.sigmoid_() * c.tanh()
+            hs.append(x)
             cs.append(c)
-            x = h
         return x, (torch.stack(hs), torch.stack(cs))
 
 
-_INPUT_GATE_TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # decoder -> (weights key, table)
+_STEP_WEIGHTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # decoder -> (weights key, weights)
 
 
-def input_gate_table(decoder: torch.nn.Module) -> torch.Tensor:
-    """``(V+1, 4H)``: the first LSTM layer's input projection of every token's embedding, with its bias.
+def lstm_step_weights(decoder: torch.nn.Module):
+    """An eval-mode LSTM decoder's weights for one step: ``(table (V+1, 4H), layers)``.
 
-    Computed once per decoder and again when its embedding or input weights change (an
-    optimiser step, ``load_state_dict``, a move to another device: anything that bumps their
-    version counters; a write through ``.data`` does not, and is not seen).
+    ``table``: the first layer's input gates of every token, ``embed(token) @ W_ih^T + b_ih + b_hh``;
+    ``layers``: per layer ``(W_ih^T (H, 4H) or None for the first, W_hh^T (H, 4H), b_ih + b_hh (4H,))``.
+    Computed once per decoder and again when any of its weights change (an optimiser step,
+    ``load_state_dict``, a move to another device: anything that bumps their version counters; a
+    write through ``.data`` does not, and is not seen).
     """
-    lstm = decoder.decoder[0]
-    weights = (decoder.embed.weight, lstm.weight_ih_l0, lstm.bias_ih_l0)
+    lstms = list(decoder.decoder)
+    weights = [decoder.embed.weight] + [w for lstm in lstms for w in
+                                        (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)]
     key = tuple((w.device, w.data_ptr(), w._version) for w in weights)
-    cached = _INPUT_GATE_TABLES.get(decoder)
+    cached = _STEP_WEIGHTS.get(decoder)
     if cached is None or cached[0] != key:
         with torch.no_grad():
-            cached = key, torch.addmm(lstm.bias_ih_l0, decoder.embed.weight, lstm.weight_ih_l0.t())
-        _INPUT_GATE_TABLES[decoder] = cached
+            first = lstms[0]
+            table = torch.addmm(first.bias_ih_l0 + first.bias_hh_l0, decoder.embed.weight, first.weight_ih_l0.t())
+            layers = tuple((None if n == 0 else lstm.weight_ih_l0.t().contiguous(), lstm.weight_hh_l0.t().contiguous(),
+                            lstm.bias_ih_l0 + lstm.bias_hh_l0) for n, lstm in enumerate(lstms))
+        cached = key, (table, layers)
+        _STEP_WEIGHTS[decoder] = cached
     return cached[1]
