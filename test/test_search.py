@@ -443,6 +443,38 @@ def test_prediction_network_step_equals_espnets_rnn_forward(layers):
     torch.testing.assert_close(c, ref_c, rtol=1e-5, atol=1e-6)
 
 
+def test_label_trie_gives_each_label_sequence_one_node_and_reads_it_back():
+    """Extending a sequence by a label finds the same node each time; different sequences get different nodes."""
+    from espnet_hatiam.search.beam_state import LabelTrie
+
+    trie = LabelTrie()
+    a = trie.child(LabelTrie.EMPTY, 3)
+    assert trie.child(LabelTrie.EMPTY, 3) == a
+    ab, ac = trie.child(a, 5), trie.child(a, 6)
+    assert len({LabelTrie.EMPTY, a, ab, ac, trie.child(ab, 3)}) == 5
+    assert trie.child(a, 5) == ab
+    assert trie.labels(ab) == [3, 5] and trie.labels(ac) == [3, 6] and trie.labels(LabelTrie.EMPTY) == []
+
+
+def test_label_trie_prune_keeps_the_kept_sequences_prefixes_and_a_remade_sequence_equals_no_kept_node():
+    """After pruning, kept sequences and their prefixes read back the same and extend to the same nodes;
+    a dropped sequence made again gets a node that no kept node equals."""
+    from espnet_hatiam.search.beam_state import LabelTrie
+
+    trie = LabelTrie()
+    one = trie.child(LabelTrie.EMPTY, 1)
+    one_two = trie.child(one, 2)
+    kept = trie.child(one_two, 3)  # [1, 2, 3]
+    dropped = trie.child(one, 4)  # [1, 4]
+    trie.child(dropped, 7)
+    trie.prune({kept})
+    assert len(trie) == 4  # the empty sequence, [1], [1, 2], [1, 2, 3]
+    assert trie.labels(kept) == [1, 2, 3]
+    assert trie.child(trie.child(LabelTrie.EMPTY, 1), 2) == one_two and trie.child(one_two, 3) == kept
+    remade = trie.child(one, 4)
+    assert remade not in (LabelTrie.EMPTY, one, one_two, kept) and trie.labels(remade) == [1, 4]
+
+
 @pytest.mark.parametrize("change", ["optimiser step", "load_state_dict"])
 def test_prediction_network_follows_changed_weights(change):
     """The cached step weights (the tokens' input gates, the transposed recurrent weights) are recomputed

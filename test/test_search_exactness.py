@@ -146,7 +146,8 @@ def test_the_backoff_looks_ahead_less_where_windows_settle_nothing_with_the_same
 
 def test_the_prediction_store_computes_each_label_sequence_once_and_compacts_with_the_same_hypotheses(monkeypatch):
     """The selecting plan looks up a label sequence computed before instead of stepping the prediction
-    network again, and keeps its store bounded (entries not in use dropped), with the reference's n-best."""
+    network again, and keeps its store and its label-sequence nodes bounded (entries and nodes not in use
+    dropped), with the reference's n-best."""
     from espnet_hatiam.search import BeamSearch, SearchConfig
     from espnet_hatiam.search.beam_state import PredictionStore
     from espnet_hatiam.search.state import PredictionNetwork
@@ -159,7 +160,7 @@ def test_the_prediction_store_computes_each_label_sequence_once_and_compacts_wit
     steps, original = [], PredictionNetwork.step
     monkeypatch.setattr(PredictionNetwork, "step", lambda self, tokens, state: steps.append(tokens.numel())
                         or original(self, tokens, state))
-    found = {}
+    found, trie_nodes = {}, {}
     for max_entries in (4096, 12):
         search = BeamSearch(model.joint_network, model.decoder, SearchConfig(nbest=3, row_plan="select"), 2,
                             enc_out.device)
@@ -170,7 +171,11 @@ def test_the_prediction_store_computes_each_label_sequence_once_and_compacts_wit
         search.extend(enc_out, enc_lens)
         _assert_same(search.nbest(), reference)
         found[max_entries] = sum(steps), search.beam.store.size, len(search.beam.entries)
+        made = search.beam.trie.next  # label-sequence nodes made, the empty sequence's included
+        trie_nodes[max_entries] = made, len(search.beam.trie)
     computed, size, sequences = found[4096]
     assert computed == size - 1 == sequences - 1  # one step per stored sequence (entry 0: the start)
     assert computed > 20 and found[12][1] <= 12  # a search with labels; the small store stayed bounded
     assert found[12][0] >= computed  # sequences dropped from the small store may be computed again
+    assert trie_nodes[4096][0] == trie_nodes[4096][1] == sequences  # one node per stored sequence, none dropped
+    assert trie_nodes[12][1] < trie_nodes[12][0]  # the small store's compactions dropped label-sequence nodes

@@ -6,7 +6,7 @@ and the rows' prediction-network (and LM) state on the device, ``reorder`` (rows
 parents' hypotheses) and ``advance`` (the prediction network steps on the rows that emitted).
 Its two row plans differ in where the labels live and how a round's top-K becomes the next beam
 (:meth:`choose`): :class:`HostBeam` (row plan select) reads the K best candidates of each
-utterance and keeps the label sequences, the merge and the choice of rows on the host, a few
+utterance and keeps the label sequences (as nodes of a prefix tree), the merge and the choice of rows on the host, a few
 plain Python operations on K values instead of dozens of tensor calls; :class:`MaskedBeam` (row
 plan mask) keeps everything on the device, with masks, and never waits for it in the frame loop.
 """
@@ -119,10 +119,13 @@ class BeamState:
 
 
 class HostBeam(BeamState):
-    """Row plan select: label sequences as tuples on the host, the round's choice made there.
+    """Row plan select: label sequences on the host, the round's choice made there.
 
-    The prediction network's (and LM's) results live in a :class:`PredictionStore`, one entry per
-    label sequence computed, and each row points at its sequence's entry: a reorder is a list
+    Each row holds its label sequence as a node of a :class:`LabelTrie`: extending a sequence by
+    a label is one dictionary lookup and two sequences are equal when their nodes are, however
+    long they are (a long recording's hypotheses hold thousands of labels). The prediction
+    network's (and LM's) results live in a :class:`PredictionStore`, one entry per label
+    sequence computed, and each row points at its sequence's entry: a reorder is a list
     permutation, and a sequence computed before (another alignment of the same labels, pruned and
     found again: about 40 % of a beam of 4's steps on the demo model) is looked up, not computed again, as
     ESPnet's searches cache their decoder outputs by label sequence.
@@ -130,7 +133,8 @@ class HostBeam(BeamState):
 
     def __init__(self, *args):
         super().__init__(*args)
-        self.labels: List[Tuple[int, ...]] = [()] * self.rows
+        self.trie = LabelTrie()
+        self.nodes: List[int] = [LabelTrie.EMPTY] * self.rows  # each row's label sequence
         self.finite = [k == 0 for _ in range(self.batch) for k in range(self.beam)]
         self.emitted = False  # a hypothesis kept in the beam emitted on the current frame
         self.masks = {}  # active-row patterns -> (R, 1) bool tensors
@@ -140,7 +144,7 @@ class HostBeam(BeamState):
                                      None if self.lm_state is None else _rows(self.lm_state, first))
         self.state = self.lm_state = None  # the rows' states are the store's
         self.pointer = [0] * self.rows  # each row's store entry
-        self.entries = {(): 0}  # label sequence -> its store entry
+        self.entries = {LabelTrie.EMPTY: 0}  # label sequence (trie node) -> its store entry
 
     def start_frame(self, at_frame: torch.Tensor) -> List[bool]:
         """Rows on a frame: the finite slots of the utterances ``at_frame (B, 1)``; returns them."""
@@ -166,30 +170,37 @@ class HostBeam(BeamState):
         of the utterance's best; candidates with the same label sequence and frame position merge
         (log-sum-exp into the best). Returns whether any row is still on the frame.
         """
-        K, V1 = self.beam, self.vocab
-        source, scores, labels, active, step_rows, step_tokens = [], [], [], [], [], []
+        K, V1, child = self.beam, self.vocab, self.trie.child
+        source, scores, nodes, active, step_rows, step_tokens = [], [], [], [], [], []
         merged = False
         for b, (values, indices) in enumerate(zip(top.tolist(), index.tolist())):
-            groups = {}  # (labels, stays) -> its first row
+            groups = {}  # (sequence, stays) -> its first row
             for value, i in zip(values, indices):
                 parent, token = b * K + i // V1, i % V1
-                seq = self.labels[parent] + (token,) if token else self.labels[parent]
-                stays = bool(token) and more_rounds and value >= values[0] - expansion_beam
                 row = len(source)
                 source.append(parent)
-                labels.append(seq)
-                first = groups.setdefault((seq, stays), row) if value > NEG_INF else row
+                if value == NEG_INF:  # an empty slot
+                    nodes.append(self.nodes[parent])
+                    scores.append(NEG_INF)
+                    active.append(False)
+                    continue
+                seq = child(self.nodes[parent], token) if token else self.nodes[parent]
+                stays = bool(token) and more_rounds and value >= values[0] - expansion_beam
+                nodes.append(seq)
+                first = groups.setdefault((seq, stays), row)
                 if first != row:
                     scores[first] = _log_add_exp(scores[first], value)
                     merged = True
-                kept = value > NEG_INF and first == row
-                scores.append(value if kept else NEG_INF)
-                active.append(kept and stays)
-                if kept and token:
+                    scores.append(NEG_INF)
+                    active.append(False)
+                    continue
+                scores.append(value)
+                active.append(stays)
+                if token:
                     step_rows.append(row)
                     step_tokens.append(token)
         device = self.device
-        self.labels, self.finite = labels, [v > NEG_INF for v in scores]
+        self.nodes, self.finite = nodes, [v > NEG_INF for v in scores]
         # without a merge the new scores are the top-K values in order: no copy from the host
         self.scores = torch.tensor(scores, device=device).view(-1, 1) if merged else top.view(-1, 1)
         pointer = [self.pointer[p] for p in source]
@@ -209,7 +220,7 @@ class HostBeam(BeamState):
         """Point the rows that emitted at their new sequences' entries, computing the sequences not in the store."""
         missing = []
         for row in step_rows:
-            entry = self.entries.get(self.labels[row])
+            entry = self.entries.get(self.nodes[row])
             if entry is None:
                 missing.append(row)
             else:
@@ -219,31 +230,83 @@ class HostBeam(BeamState):
                 self._compact(pointer)  # renumbers pointer (a missing row still points at its parent)
             new = {}  # sequence -> (parent entry, token): each computed once
             for row, token in zip(step_rows, step_tokens):
-                if self.labels[row] not in self.entries:
-                    new.setdefault(self.labels[row], (pointer[row], token))
+                if self.nodes[row] not in self.entries:
+                    new.setdefault(self.nodes[row], (pointer[row], token))
             parents, tokens = torch.tensor(list(zip(*new.values())), device=self.device)
             state, lm_state = self.store.states(parents)
             first = self.store.add(*self.step(tokens, state, lm_state))
             for i, seq in enumerate(new):
                 self.entries[seq] = first + i
             for row in step_rows:
-                pointer[row] = self.entries[self.labels[row]]
+                pointer[row] = self.entries[self.nodes[row]]
 
     def _compact(self, pointer: List[int]) -> None:
-        """Keep only the store entries the rows point at (``pointer`` is renumbered in place)."""
+        """Keep only the store entries the rows point at (``pointer`` is renumbered in place), and only the
+        trie nodes of the rows' sequences, of the sequences still stored and of their prefixes."""
         kept = sorted(set(pointer))
         renumber = {old: new for new, old in enumerate(kept)}
         self.store.keep(torch.tensor(kept, device=self.device))
         self.entries = {seq: renumber[e] for seq, e in self.entries.items() if e in renumber}
         pointer[:] = [renumber[e] for e in pointer]
         self.pointer = None  # renumbered: the rows' dec_proj must be read again
+        self.trie.prune(set(self.nodes) | set(self.entries))
 
     def nbest(self, nbest: int) -> List[List[Tuple[List[int], float]]]:
         """The ``nbest`` best ``(labels, score)`` of each utterance, best first."""
         scores = self.scores.view(-1).tolist()
-        return [[(list(self.labels[r]), scores[r])
+        return [[(self.trie.labels(self.nodes[r]), scores[r])
                  for r in sorted(range(b * self.beam, (b + 1) * self.beam), key=lambda r: -scores[r])[:nbest]
                  if scores[r] > NEG_INF] for b in range(self.batch)]
+
+
+class LabelTrie:
+    """Label sequences as the nodes of a prefix tree, one node per sequence (node :attr:`EMPTY`: no label).
+
+    :meth:`child` extends a sequence by a label (one dictionary lookup, a new node the first time),
+    so sequences are equal exactly when their nodes are; :meth:`labels` reads a node's sequence
+    back. :meth:`prune` drops the nodes that are neither kept nor a prefix of a kept one: a
+    sequence made again after its node was dropped gets a new node, which no kept node can equal
+    (a kept sequence's prefixes are kept with it).
+    """
+
+    EMPTY = 0
+
+    def __init__(self):
+        self.parent = {}  # node -> (its prefix's node, its last label)
+        self.children = {}  # (node, label) -> node
+        self.next = 1
+
+    def child(self, node: int, label: int) -> int:
+        """The node of ``node``'s sequence followed by ``label``."""
+        key = (node, label)
+        found = self.children.get(key)
+        if found is None:
+            found = self.children[key] = self.next
+            self.parent[found] = key
+            self.next += 1
+        return found
+
+    def labels(self, node: int) -> List[int]:
+        """The labels of ``node``'s sequence, first to last."""
+        labels = []
+        while node != self.EMPTY:
+            node, label = self.parent[node]
+            labels.append(label)
+        return labels[::-1]
+
+    def prune(self, keep) -> None:
+        """Keep the nodes ``keep`` and their prefixes; drop the others."""
+        kept = set()
+        for node in keep:
+            while node != self.EMPTY and node not in kept:
+                kept.add(node)
+                node = self.parent[node][0]
+        self.parent = {node: self.parent[node] for node in kept}
+        self.children = {key: node for key, node in self.children.items() if node in kept}
+
+    def __len__(self) -> int:
+        """Nodes held, the empty sequence's included."""
+        return len(self.parent) + 1
 
 
 class MaskedBeam(BeamState):
