@@ -475,10 +475,10 @@ def test_label_trie_prune_keeps_the_kept_sequences_prefixes_and_a_remade_sequenc
     assert remade not in (LabelTrie.EMPTY, one, one_two, kept) and trie.labels(remade) == [1, 4]
 
 
-@pytest.mark.parametrize("change", ["optimiser step", "load_state_dict"])
+@pytest.mark.parametrize("change", ["embedding step", "recurrent weight step", "load_state_dict"])
 def test_prediction_network_follows_changed_weights(change):
     """The cached step weights (the tokens' input gates, the transposed recurrent weights) are recomputed
-    when the decoder's weights change."""
+    when any of the decoder's weights changes: the embedding alone, the recurrent weight alone, or all."""
     from espnet2.asr.decoder.transducer_decoder import TransducerDecoder
 
     from espnet_hatiam.search.state import PredictionNetwork
@@ -488,12 +488,12 @@ def test_prediction_network_follows_changed_weights(change):
     state = (torch.randn(1, 3, 16), torch.randn(1, 3, 16))
     tokens = torch.tensor([0, 3, 11])
     before, _ = PredictionNetwork(decoder).step(tokens, state)
-    if change == "optimiser step":
-        for weight in decoder.parameters():
-            weight.grad = torch.ones_like(weight)
-        torch.optim.SGD(decoder.parameters(), lr=0.5).step()
-    else:
+    if change == "load_state_dict":
         decoder.load_state_dict(TransducerDecoder(vocab_size=12, hidden_size=16).state_dict())
+    else:
+        weight = decoder.embed.weight if change == "embedding step" else decoder.decoder[0].weight_hh_l0
+        weight.grad = torch.ones_like(weight)
+        torch.optim.SGD([weight], lr=0.5).step()
     after, _ = PredictionNetwork(decoder).step(tokens, state)
     with torch.no_grad():
         ref, _ = decoder.rnn_forward(decoder.embed(tokens.unsqueeze(1)), state)
