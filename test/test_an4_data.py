@@ -384,18 +384,20 @@ def test_download_cli_errors_are_one_line(tmp_path):
 def test_run_sh_trains_every_system_and_decodes_each_as_its_kind(tmp_path):
     """scripts/run_systems.sh (seen through a stand-in hat_asr.sh that records its arguments): the ESPnet
     system goes to ESPnet's task with its own decoding config, the RNN-T joint gets no blank thresholding,
-    each seed has its own tag and --seed, and each model's single best checkpoint is decoded in the main mode."""
+    each seed has its own tag and --seed, each model's single best checkpoint is decoded in the main mode, and
+    a --criteria rule picks the checkpoints of the systems it matches."""
     recipe = recipe_with_stand_in_hat_asr(tmp_path, RECIPE, 'printf "%s\\n" "$@" > "calls/$(ls calls | wc -l)"')
     (recipe / "calls").mkdir()
-    result = subprocess.run(["./run.sh", "--seeds", "2024 7", "--compare", "false", "--asr_args", "--max_epoch 3"],
-                            cwd=recipe, capture_output=True, text=True)
+    (recipe / "train_espnet_x=valid.loss").write_text("")  # a file the rule matches as a glob: not expanded
+    result = subprocess.run(["./run.sh", "--seeds", "2024 7", "--compare", "false", "--asr_args", "--max_epoch 3",
+                             "--criteria", "train_espnet_*=valid.loss"], cwd=recipe, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     calls = []
     for path in sorted((recipe / "calls").iterdir(), key=lambda p: int(p.name)):
         args = path.read_text().splitlines()
         calls.append({args[i][2:]: args[i + 1] for i in range(0, len(args), 2)})
     assert len(calls) == 4 * 2 * 2  # systems x seeds x (averaged model, single best)
-    trained = [c for c in calls if "inference_model" not in c]
+    trained = [c for c in calls if c["inference_model"].endswith(".ave.pth")]
     assert [c["asr_tag"] for c in trained] == [f"{s}_bpe30_seed{seed}" for s in
                                               ("train_hat_iam", "train_hat", "train_rnnt", "train_espnet_ctc_att")
                                               for seed in (2024, 7)]
@@ -409,8 +411,11 @@ def test_run_sh_trains_every_system_and_decodes_each_as_its_kind(tmp_path):
     espnet = by_tag["train_espnet_ctc_att_bpe30_seed7"]
     assert (espnet["asr_task"], espnet["inference_configs"], espnet["inference_batch_size"]) == (
         "espnet", "conf/decode_espnet_ctc_att.yaml", "1")
-    best = [c for c in calls if c.get("inference_model") == "valid.wer.best.pth"]
-    assert {c["inference_configs"] for c in best} == {"conf/decode_beam_sym4.yaml", "conf/decode_espnet_ctc_att.yaml"}
+    assert {c["asr_tag"]: c["inference_model"] for c in trained} == {
+        tag: "valid.loss.ave.pth" if tag.startswith("train_espnet") else "valid.wer.ave.pth" for tag in by_tag}
+    best = [c for c in calls if c["inference_model"].endswith(".best.pth")]
+    assert {(c["inference_configs"], c["inference_model"]) for c in best} == {
+        ("conf/decode_beam_sym4.yaml", "valid.wer.best.pth"), ("conf/decode_espnet_ctc_att.yaml", "valid.loss.best.pth")}
     assert all((c["stage"], c["stop_stage"]) == ("12", "13") for c in best)
 
 

@@ -343,6 +343,31 @@ def test_records_of_two_runs_on_different_commits_compare_and_the_other_code_is_
     assert f"|hat_iam|1|{current}|" in text and "|hat|1|**0123456789ab: other code**|" in text
 
 
+def test_criteria_read_a_system_from_the_checkpoints_its_rule_names_and_nothing_else(tmp_path):
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "text").write_text("".join(f"u{i} A B\n" for i in range(10)))
+    hat = _recorded_run(tmp_path, "hat_iam", 1, ["A B"] * 10, "0123456789ab")
+    exp = tmp_path / "exp" / "asr_espnet_ctc_att_char_seed1"
+    _fake_decoding(exp, "beam", [""] * 10, 1.0)  # valid.wer.ave: the first epochs (tied "wer" 1.000)
+    by_loss = exp / "decode_beam_valid.loss.ave" / "test"
+    by_loss.parent.mkdir()
+    shutil.copytree(exp / "decode_beam_valid.wer.ave" / "test", by_loss)
+    (by_loss / "1best_recog" / "text").write_text("".join(f"u{i} A\n" for i in range(10)))  # the trained model
+    for d in exp.glob("decode_*/test"):
+        score(tmp_path / "test" / "text", d)
+    espnet = tmp_path / "results" / exp.name
+    write_record(exp, tmp_path, espnet)
+    out = tmp_path / "c.md"
+    compare_systems.main(["--records", str(hat), str(espnet), "--sets", "test", "--main_mode", "beam",
+                          "--criteria", "espnet_*=valid.loss", "--pairs", "hat_iam:espnet_ctc_att",
+                          "--num_samples", "200", "--out", str(out)])
+    text = out.read_text()
+    assert "|hat_iam@beam|espnet_ctc_att@beam|test|1|0.00|50.00|-50.00|" in text  # 50 % (loss), not 100 % (wer)
+    assert "validation WER; espnet_*: `valid.loss.ave`" in text
+    with pytest.raises(SystemExit):
+        compare_systems.main(["--records", str(hat), "--sets", "test", "--criteria", "espnet_*", "--out", str(out)])
+
+
 def test_a_missing_record_is_named(tmp_path):
     missing = tmp_path / "results" / "asr_hat_char_seed1"
     with pytest.raises(SystemExit, match=f"{missing}: no record.json"):

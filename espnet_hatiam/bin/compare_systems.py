@@ -51,10 +51,11 @@ MODEL_TITLES = {"valid.wer.ave": "Average of the {n} best checkpoints by validat
                 "valid.wer.best": "Single best checkpoint by validation WER"}
 
 
-def model_section(text: str, model: str, exps) -> str:
+def model_section(text: str, model: str, exps, criteria=()) -> str:
     """One model's report under a ``## <what the model is>`` heading, its own headings one level down."""
     keep = {yaml_value(exp / "config.yaml", "keep_nbest_models") for exp in exps} - {None}
     title = MODEL_TITLES.get(model, model).format(n=" or ".join(map(str, sorted(keep))) or "n")
+    title += "".join(f"; {pattern}: `{criterion}.{model.rsplit('.', 1)[-1]}`" for pattern, criterion in criteria)
     body = "\n".join("#" + line if line.startswith("## ") else line for line in text.splitlines()[1:])
     return f"## {title} (`{model}.pth`)\n{body}\n"
 
@@ -88,6 +89,9 @@ def main(cmd=None):
     parser.add_argument("--models", default="valid.wer.ave",
                         help="space-separated checkpoint tags of decode_<mode>_<model>: the first gets every table, "
                              "the others the main mode's (pairs without @)")
+    parser.add_argument("--criteria", default="",
+                        help="space-separated <system glob>=<criterion> (e.g. 'train_espnet_*=valid.loss'): matching "
+                             "systems are read from the checkpoints of that criterion in each --models role")
     parser.add_argument("--main_mode", default="beam", help="mode of the seed table and of pair sides without @")
     parser.add_argument("--pairs", default="", help="space-separated <system>[@<mode>]:<system>[@<mode>]")
     parser.add_argument("--num_samples", type=int, default=10000, help="bootstrap resamples")
@@ -107,10 +111,13 @@ def main(cmd=None):
         parser.error("--plot needs --plot_system")
     sets = args.sets.split()
     pairs = args.pairs.split()
+    criteria = [tuple(rule.split("=", 1)) for rule in args.criteria.split()]
+    if any(len(rule) != 2 or not all(rule) for rule in criteria):
+        parser.error(f"--criteria: each rule is <system glob>=<criterion>, got '{args.criteria}'")
     try:
         text = header(args.title, args.records, args.setup_sets.split(), args.note)
         for index, model in enumerate(args.models.split()):
-            decodings = collect(args.records, sets, model)
+            decodings = collect(args.records, sets, model, criteria)
             link = None
             if args.plot and index == 0:
                 args.plot.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +126,8 @@ def main(cmd=None):
             model_pairs = pairs if index == 0 else [p for p in pairs if "@" not in p]
             text += model_section(report(decodings, sets, model_pairs, args.main_mode,
                                          args.num_samples, args.seed, link,
-                                         args.tune_set if index == 0 else None), model, args.records)
+                                         args.tune_set if index == 0 else None), model, args.records,
+                                  criteria)
         if args.curves:
             text += learning_curves(args.records, args.curves, args.out)
     except (OSError, ValueError) as e:

@@ -5,6 +5,7 @@ of dirs named ``asr_<system>_<token tag>_seed<seed>`` (e.g. ``results/asr_train_
 layout of :mod:`.layout`. Nothing here reads a model, an audio file or a reference text.
 """
 
+import fnmatch
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +31,13 @@ class Decoding:
     score: dict
 
 
-def collect(records: Sequence[Path], sets: Sequence[str], model: str) -> List[Decoding]:
-    """Every scored ``decode_<mode>_<model>/<set>`` of the record dirs whose names parse (others are skipped)."""
+def collect(records: Sequence[Path], sets: Sequence[str], model: str,
+            criteria: Sequence[Tuple[str, str]] = ()) -> List[Decoding]:
+    """Every scored ``decode_<mode>_<model>/<set>`` of the record dirs whose names parse (others are skipped).
+
+    ``criteria``: ``(system glob, criterion)`` rules, the first match wins: a matching system's checkpoint
+    tag has that criterion in place of ``model``'s (``valid.wer.ave`` -> ``valid.loss.ave``), as
+    :func:`checkpoint_of` says."""
     decodings, seen = [], {}
     for record in sorted(records):
         if not record.is_dir():
@@ -43,12 +49,21 @@ def collect(records: Sequence[Path], sets: Sequence[str], model: str) -> List[De
         if key in seen:
             raise ValueError(f"{record} and {seen[key]}: two records of system {key[0]}, seed {key[1]}")
         seen[key] = record
-        for d in decode_dirs(record, model=model):
+        for d in decode_dirs(record, model=checkpoint_of(parsed[0], model, criteria)):
             if d.set in sets:
                 decodings.append(Decoding(*key, d.mode, d.set, d.path, d.score()))
     if not decodings:
         raise ValueError(f"no scored decode_*_{model}/{{{','.join(sets)}}} in dirs asr_<system>_<tag>_seed<N>")
     return decodings
+
+
+def checkpoint_of(system: str, model: str, criteria: Sequence[Tuple[str, str]] = ()) -> str:
+    """The checkpoint tag ``system`` is decoded from in ``model``'s role: ``model`` (``<criterion>.<ave|best>``)
+    with the criterion of the first ``(glob, criterion)`` rule whose glob matches ``system``."""
+    for pattern, criterion in criteria:
+        if fnmatch.fnmatchcase(system, pattern):
+            return f"{criterion}.{model.rsplit('.', 1)[-1]}"
+    return model
 
 
 def main_mode(decodings: Sequence[Decoding], system: str, preferred: str, explicit: Optional[str] = None) -> str:

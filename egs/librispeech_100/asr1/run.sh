@@ -27,6 +27,7 @@ exec scripts/run_systems.sh \
     --systems "train_hat_iam train_hat train_espnet_ctc_att" \
     --espnet_searches "maes alsd" \
     --espnet_search_systems train_hat_iam \
+    --criteria "train_espnet_*=valid.loss" \
     --pairs "train_hat_iam:train_hat train_hat_iam:train_espnet_ctc_att train_hat_iam@dual_0.95:train_hat_iam@beam_sym4" \
     --plot_set test_other \
     --title "librispeech_100: HAT+IAM against vanilla HAT and ESPnet CTC/attention" \

@@ -6,7 +6,8 @@
 #       [--seeds "2024 1 2"] [--decode_configs "conf/decode_a.yaml ..."] [--asr_args "training options"]
 #       [--main_mode beam_sym4] [--compare true|false|only] [--pairs "a:b a@m1:a@m2"] [--plot_set SET]
 #       [--title "..."] [--note "header line"]... [--update_results true]
-#       [--espnet_searches "default alsd tsd nsc maes"] [--espnet_search_systems "train_x"] [hat_asr.sh options]
+#       [--espnet_searches "default alsd tsd nsc maes"] [--espnet_search_systems "train_x"]
+#       [--criteria "train_espnet_*=valid.loss"] [hat_asr.sh options]
 #
 # A system is conf/<system>.yaml, trained as exp/asr_<system>_bpe<N>_seed<seed> with --seed <seed>
 # and --asr_args; --ngpu N > 1 adds ESPnet's --multiprocessing_distributed true (as asr.sh does).
@@ -15,7 +16,10 @@
 # modes left out for an RNN-T joint) or --decode_configs; ESPnet's BeamSearchTransducer only in the
 # --espnet_searches algorithms and, if --espnet_search_systems is given, only on those systems (where
 # ESPnet's one-utterance-at-a-time search would take hours a mode). Every model is decoded from the average of
-# its best checkpoints (valid.wer.ave.pth) and, in the main mode, from its single best checkpoint.
+# its best checkpoints (valid.wer.ave.pth) and, in the main mode, from its single best checkpoint (valid.wer.best.pth);
+# --criteria "<system glob>=<criterion> ..." selects a matching system's checkpoints by another criterion of its
+# config's best_model_criterion (e.g. valid.loss: ESPnet CTC/attention's validation "wer" is its attention
+# decoder's teacher-forced output, 1.000 until that decoder has learned, and ESPnet keeps the earliest of tied epochs).
 # Stage 13 writes each model's decode record results/asr_<system>_bpe<N>_seed<seed> (commit it): the
 # comparison reads only the records, so models trained in different jobs or on other machines compare.
 # When stage 13 has run (or with --compare only), scripts' comparison writes exp/RESULTS_compare.md,
@@ -36,6 +40,7 @@ notes=()
 update_results=false
 espnet_searches="default alsd tsd nsc maes"
 espnet_search_systems=""
+criteria=""
 train_set=""; valid_set=""; test_sets=""; nbpe=""
 stage=1; stop_stage=100; ngpu=0
 args=()
@@ -64,6 +69,7 @@ while [ $# -gt 0 ]; do
         --update_results) update_results=$2 ;;
         --espnet_searches) espnet_searches=$2 ;;
         --espnet_search_systems) espnet_search_systems=$2 ;;
+        --criteria) criteria=$2 ;;
         --train_set) train_set=$2 ;;
         --valid_set) valid_set=$2 ;;
         --test_sets) test_sets=$2 ;;
@@ -111,18 +117,30 @@ decoding_of() {
     echo "hat ${configs:-,-} 8 conf/decode_${main_mode}.yaml"
 }
 
+# The checkpoint criterion a system's models are selected by: $1 system; the first --criteria rule it matches.
+criterion_of() {
+    local rule rules
+    read -ra rules <<< "${criteria}"  # no pathname expansion of the globs
+    for rule in "${rules[@]}"; do
+        # shellcheck disable=SC2254
+        case "$1" in ${rule%%=*}) echo "${rule#*=}"; return ;; esac
+    done
+    echo valid.wer
+}
+
 if [ "${compare}" != only ]; then
     for system in ${systems}; do
         read -r task configs batch main_config < <(decoding_of "${system}")
         configs=${configs#,}
         [ "${configs}" != - ] || { echo "$0: no decoding config for ${system}: none of the modes is in conf/" >&2; exit 2; }
+        criterion=$(criterion_of "${system}")
         for seed in ${seeds}; do
             common=(--asr_task "${task}" "${data_opts[@]}" --asr_config "conf/${system}.yaml"
                     --asr_tag "${system}_bpe${nbpe}_seed${seed}" --inference_batch_size "${batch}" --inference_nj 1)
-            ./hat_asr.sh "${common[@]}" --asr_args "--seed ${seed} ${asr_args}" \
+            ./hat_asr.sh "${common[@]}" --asr_args "--seed ${seed} ${asr_args}" --inference_model "${criterion}.ave.pth" \
                 --inference_configs "${configs//,/ }" --stage "${stage}" --stop_stage "${stop_stage}" "${args[@]}"
             if [ "${stage}" -le 13 ] && [ "${stop_stage}" -ge 12 ]; then  # the single best checkpoint, main mode
-                ./hat_asr.sh "${common[@]}" --inference_model valid.wer.best.pth --inference_configs "${main_config}" \
+                ./hat_asr.sh "${common[@]}" --inference_model "${criterion}.best.pth" --inference_configs "${main_config}" \
                     --stage $((stage > 12 ? stage : 12)) --stop_stage $((stop_stage < 13 ? stop_stage : 13)) "${args[@]}"
             fi
         done
@@ -143,7 +161,7 @@ for pair in ${pairs}; do  # only the pairs whose systems were recorded
 done
 first_system=${systems%% *}
 python -m espnet_hatiam.bin.compare_systems --records results/asr_*_bpe"${nbpe}"_seed* --sets "${test_sets}" \
-    --models "valid.wer.ave valid.wer.best" --main_mode "${main_mode}" --pairs "${present_pairs# }" \
+    --models "valid.wer.ave valid.wer.best" --criteria "${criteria}" --main_mode "${main_mode}" --pairs "${present_pairs# }" \
     --tune_set "${valid_set}" \
     --plot exp/images/speed_accuracy.png --plot_system "${first_system}" --plot_set "${plot_set}" \
     --curves exp/images/learning_curves.png --title "${title}" \
