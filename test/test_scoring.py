@@ -241,6 +241,27 @@ def test_compare_systems_pairs_lowest_seeds_without_a_shared_one_and_names_missi
         compare_systems.main(cmd)
 
 
+def test_a_systems_main_mode_is_its_only_mode_on_every_set_when_a_sweep_ran_on_dev_alone(tmp_path):
+    from espnet_hatiam.scoring.compare import collect, main_mode
+
+    for dset in ("dev", "test"):
+        (tmp_path / dset).mkdir()
+        (tmp_path / dset / "text").write_text("u0 A\n")
+    exp = tmp_path / "asr_espnet_char_seed1"
+    _fake_decoding(exp, "ctc_att", ["A"], 1.0, "dev")
+    _fake_decoding(exp, "ctc_att", ["A"], 1.0, "test")
+    _fake_decoding(exp, "ctc_att_weight_0.5", ["B"], 1.0, "dev")  # the weight sweep, on dev only
+    for d in exp.glob("decode_*/*"):
+        score(tmp_path / d.name / "text", d)
+    decodings = collect([Path(r) for r in _records([exp], tmp_path, tmp_path / "results")], ["dev", "test"], "valid.wer.ave")
+    assert main_mode(decodings, "espnet", "beam") == "ctc_att"
+    _fake_decoding(exp, "ctc_att_weight_0.5", ["B"], 1.0, "test")  # now two complete modes: name one
+    score(tmp_path / "test" / "text", exp / "decode_ctc_att_weight_0.5_valid.wer.ave" / "test")
+    decodings = collect([Path(r) for r in _records([exp], tmp_path, tmp_path / "results2")], ["dev", "test"], "valid.wer.ave")
+    with pytest.raises(ValueError, match="system 'espnet' has no mode 'beam'; name one of"):
+        main_mode(decodings, "espnet", "beam")
+
+
 def test_comparison_header_describes_the_sets_and_each_systems_setup_from_its_config(tmp_path):
     from espnet_hatiam.scoring.setup import describe_systems, set_sizes
 

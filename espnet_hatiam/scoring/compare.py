@@ -68,7 +68,7 @@ def checkpoint_of(system: str, model: str, criteria: Sequence[Tuple[str, str]] =
 
 def main_mode(decodings: Sequence[Decoding], system: str, preferred: str, explicit: Optional[str] = None) -> str:
     """``explicit`` (checked), else ``preferred`` if ``system`` was decoded with it, else the system's only mode
-    (e.g. espnet_ctc_att)."""
+    (e.g. espnet_ctc_att), or its only mode decoded on every set it has (a sweep on dev alone is not its main mode)."""
     modes = sorted({d.mode for d in decodings if d.system == system})
     if not modes:
         raise ValueError(f"no decodings of system '{system}'")
@@ -76,8 +76,10 @@ def main_mode(decodings: Sequence[Decoding], system: str, preferred: str, explic
         raise ValueError(f"system '{system}' has no mode '{explicit}'; it has {modes}")
     if explicit is not None or preferred in modes:
         return explicit or preferred
-    if len(modes) == 1:
-        return modes[0]
+    system_sets = {d.set for d in decodings if d.system == system}
+    complete = [m for m in modes if {d.set for d in decodings if (d.system, d.mode) == (system, m)} == system_sets]
+    if len(complete) == 1:
+        return complete[0]
     raise ValueError(f"system '{system}' has no mode '{preferred}'; name one of {modes} as {system}@<mode>")
 
 
