@@ -495,7 +495,7 @@ def test_espnet_transducer_search_runs_in_two_algorithms_on_hat_iam_only(tmp_pat
     configs = {}
     for call in result.stdout.split("---\n")[:-1]:
         args = call.splitlines()
-        if "--inference_model" not in args:  # the averaged model's call: every mode
+        if args[args.index("--inference_model") + 1].endswith(".ave.pth"):  # the averaged model's call: every mode
             configs[args[args.index("--asr_tag") + 1]] = args[args.index("--inference_configs") + 1].split()
     espnet = {tag: sorted(c for c in found if "decode_espnet_" in c) for tag, found in configs.items()}
     assert espnet == {"train_hat_iam_bpe300_seed2024" if recipe != LS100 else "train_hat_iam_bpe5000_seed2024":
@@ -526,14 +526,17 @@ def test_decode_configs_are_valid_search_configs(recipe):
     from espnet_hatiam.search import SearchConfig
 
     configs = sorted((recipe / "conf").glob("decode_*.yaml"))
-    names = {c.stem for c in configs}
+    sweep = [c for c in configs if c.stem.startswith("decode_espnet_ctc_att_ctc_weight_")]  # the baseline's, on dev
+    for config in sweep:
+        assert yaml.safe_load(config.read_text())["ctc_weight"] == float(config.stem.rsplit("_", 1)[1]), config
+    names = {c.stem for c in configs} - {c.stem for c in sweep}
     wanted = {"decode_greedy", "decode_beam_sym1", "decode_beam_sym2", "decode_beam_sym3", "decode_beam_sym4",
               "decode_iam", "decode_hat", "decode_espnet_ctc_att"}
     wanted |= {f"decode_dual_{t}" for t in ("0.6", "0.8", "0.9", "0.95", "0.99")}
     wanted |= {f"decode_espnet_{a}" for a in ("default", "alsd", "tsd", "nsc", "maes")}
     assert names == wanted
     for config in configs:
-        if config.stem != "decode_espnet_ctc_att":
+        if not config.stem.startswith("decode_espnet_ctc_att"):
             search = SearchConfig.from_options(**yaml.safe_load(config.read_text()))
             if config.stem.startswith("decode_dual_"):
                 theta = float(config.stem.rsplit("_", 1)[1])
@@ -566,7 +569,7 @@ def test_mini_librispeech_decodes_hat_iam_in_every_mode_the_job_protocol_names(t
     result = subprocess.run(["./run.sh", "--systems", "train_hat_iam", "--seeds", "2024", "--compare", "false"],
                             cwd=stand_in, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    averaged = [call.splitlines() for call in result.stdout.split("---\n")[:-1] if "--inference_model" not in call]
+    averaged = [call.splitlines() for call in result.stdout.split("---\n")[:-1] if "valid.wer.ave.pth" in call]
     modes = {c[len("conf/decode_"):-len(".yaml")] for c in averaged[0][averaged[0].index("--inference_configs") + 1].split()}
     assert modes == {"greedy", "beam_sym4", "iam", "hat", "dual_0.6", "dual_0.8", "dual_0.9", "dual_0.95", "dual_0.99",
                      "espnet_maes", "espnet_alsd"}
