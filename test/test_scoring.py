@@ -241,7 +241,7 @@ def test_compare_systems_pairs_lowest_seeds_without_a_shared_one_and_names_missi
         compare_systems.main(cmd)
 
 
-def test_a_systems_main_mode_is_its_only_mode_on_every_set_when_a_sweep_ran_on_dev_alone(tmp_path):
+def test_a_systems_main_mode_is_its_only_mode_on_every_set_or_the_one_its_pairs_name(tmp_path):
     from espnet_hatiam.scoring.compare import collect, main_mode
 
     for dset in ("dev", "test"):
@@ -260,6 +260,7 @@ def test_a_systems_main_mode_is_its_only_mode_on_every_set_when_a_sweep_ran_on_d
     decodings = collect([Path(r) for r in _records([exp], tmp_path, tmp_path / "results2")], ["dev", "test"], "valid.wer.ave")
     with pytest.raises(ValueError, match="system 'espnet' has no mode 'beam'; name one of"):
         main_mode(decodings, "espnet", "beam")
+    assert main_mode(decodings, "espnet", "beam", named=["ctc_att_weight_0.5"]) == "ctc_att_weight_0.5"  # a pair's
 
 
 def test_comparison_header_describes_the_sets_and_each_systems_setup_from_its_config(tmp_path):

@@ -66,9 +66,11 @@ def checkpoint_of(system: str, model: str, criteria: Sequence[Tuple[str, str]] =
     return model
 
 
-def main_mode(decodings: Sequence[Decoding], system: str, preferred: str, explicit: Optional[str] = None) -> str:
+def main_mode(decodings: Sequence[Decoding], system: str, preferred: str, explicit: Optional[str] = None,
+              named: Sequence[str] = ()) -> str:
     """``explicit`` (checked), else ``preferred`` if ``system`` was decoded with it, else the system's only mode
-    (e.g. espnet_ctc_att), or its only mode decoded on every set it has (a sweep on dev alone is not its main mode)."""
+    (e.g. espnet_ctc_att), or its only mode decoded on every set it has (a sweep on dev alone is not its main mode),
+    or the only one of them that ``named`` (the modes the pairs give it) holds."""
     modes = sorted({d.mode for d in decodings if d.system == system})
     if not modes:
         raise ValueError(f"no decodings of system '{system}'")
@@ -80,6 +82,9 @@ def main_mode(decodings: Sequence[Decoding], system: str, preferred: str, explic
     complete = [m for m in modes if {d.set for d in decodings if (d.system, d.mode) == (system, m)} == system_sets]
     if len(complete) == 1:
         return complete[0]
+    chosen = [m for m in complete if m in named]
+    if len(chosen) == 1:
+        return chosen[0]
     raise ValueError(f"system '{system}' has no mode '{preferred}'; name one of {modes} as {system}@<mode>")
 
 
@@ -113,12 +118,18 @@ def results_table(decodings: Sequence[Decoding]) -> str:
     return "\n".join(lines)
 
 
-def seed_table(decodings: Sequence[Decoding], sets: Sequence[str], preferred: str) -> str:
-    """WER per seed of each system's main mode on each set, and mean ± sample std (n - 1) over seeds."""
+def seed_table(decodings: Sequence[Decoding], sets: Sequence[str], preferred: str, pairs: Sequence[str] = ()) -> str:
+    """WER per seed of each system's main mode on each set (:func:`main_mode`; the modes ``pairs`` name settle a
+    system with several), and mean ± sample std (n - 1) over seeds."""
+    named = {}
+    for pair in pairs:
+        for system, mode in parse_pair(pair):
+            if mode is not None:
+                named.setdefault(system, []).append(mode)
     seeds = sorted({d.seed for d in decodings})
     lines = [f"|system|mode|set|{'|'.join(f'seed {s}' for s in seeds)}|mean ± std|", "|---" * (len(seeds) + 4) + "|"]
     for system in sorted({d.system for d in decodings}):
-        mode = main_mode(decodings, system, preferred)
+        mode = main_mode(decodings, system, preferred, named=named.get(system, ()))
         for dset in sets:
             chosen = _select(decodings, system, mode, dset)
             if not chosen:
@@ -257,7 +268,7 @@ def report(
         "Means over seeds; RTF = (encoder + search seconds) / audio seconds; frames skipped by the IAM threshold; "
         "label proj = label projections / joint evaluations; - = not counted by that search (ESPnet's own).", "",
         "## All decoding modes", "", results_table(decodings), "",
-        f"## Seeds (mode {preferred}, or a system's only mode)", "", seed_table(decodings, sets, preferred), "",
+        f"## Seeds (mode {preferred}, or a system's only mode)", "", seed_table(decodings, sets, preferred, pairs), "",
     ]
     if pairs:
         lines += [
