@@ -268,7 +268,8 @@ def report(
         "Means over seeds; RTF = (encoder + search seconds) / audio seconds; frames skipped by the IAM threshold; "
         "label proj = label projections / joint evaluations; - = not counted by that search (ESPnet's own).", "",
         "## All decoding modes", "", results_table(decodings), "",
-        f"## Seeds (mode {preferred}, or a system's only mode)", "", seed_table(decodings, sets, preferred, pairs), "",
+        f"## Seeds (mode {preferred}, else a system's only mode on every set, or the one its pairs name)", "",
+        seed_table(decodings, sets, preferred, pairs), "",
     ]
     if pairs:
         lines += [
