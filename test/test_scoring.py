@@ -365,7 +365,7 @@ def test_records_of_two_runs_on_different_commits_compare_and_the_other_code_is_
     assert f"|hat_iam|1|{current}|" in text and "|hat|1|**0123456789ab: other code**|" in text
 
 
-def test_criteria_read_a_system_from_the_checkpoints_its_rule_names_and_nothing_else(tmp_path):
+def test_criteria_read_a_system_from_the_checkpoints_its_rule_names_and_nothing_else(tmp_path, capsys):
     (tmp_path / "test").mkdir()
     (tmp_path / "test" / "text").write_text("".join(f"u{i} A B\n" for i in range(10)))
     hat = _recorded_run(tmp_path, "hat_iam", 1, ["A B"] * 10, "0123456789ab")
@@ -386,8 +386,9 @@ def test_criteria_read_a_system_from_the_checkpoints_its_rule_names_and_nothing_
     text = out.read_text()
     assert "|hat_iam@beam|espnet_ctc_att@beam|test|1|0.00|50.00|-50.00|" in text  # 50 % (loss), not 100 % (wer)
     assert "validation WER; espnet_*: `valid.loss.ave`" in text
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as refused:  # a rule without "=": refused by the parser (exit 2), named
         compare_systems.main(["--records", str(hat), "--sets", "test", "--criteria", "espnet_*", "--out", str(out)])
+    assert refused.value.code == 2 and "--criteria: each rule is <system glob>=<criterion>" in capsys.readouterr().err
 
 
 def test_a_missing_record_is_named(tmp_path):
