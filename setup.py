@@ -18,6 +18,8 @@ setup(
         "soundfile",
         "jiwer",
         "numpy",
+        "numba",  # the compiled row plan of the beam search (also installed with espnet, through librosa)
+        "threadpoolctl",  # the benchmarks hold BLAS to their --num_threads
         "matplotlib",
         "tqdm",
     ],

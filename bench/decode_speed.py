@@ -5,7 +5,8 @@ Each batch of utterances is encoded once (the encoder time is the floor every ro
 decoded by every row: ESPnet's BeamSearchTransducer on the same model in each of its algorithms
 (default, alsd, tsd, nsc, maes) and greedy (beam 1), and this project's greedy and beam search
 plain, with IAM frame skipping, with HAT-blank thresholding and with both (dual), and with
-``--expansion_beams`` the beam search with those expansion beams (plain and dual). Same process,
+``--expansion_beams`` the beam search with those expansion beams (plain and dual), and with ``--row_plans``
+in those row plans (plain and dual; the other rows take ``auto``'s: compiled on the CPU). Same process,
 same threads, same device for all rows; on CUDA the clock is read after synchronising.
 
 Timing: one warm-up pass of every row over the first batch, then ``--repeats`` passes over all
@@ -25,7 +26,7 @@ import time
 import soundfile
 import torch
 
-from search_options import search_bench_parser
+from search_options import hold_threads, search_bench_parser
 
 from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
 from espnet_hatiam.data.kaldi import read_table
@@ -34,7 +35,8 @@ from espnet_hatiam.search import SearchConfig, SearchCounters, decode_encoded
 from espnet_hatiam.search.config import ESPNET_SEARCH_TYPES
 
 
-def rows(beam: int, theta: float, max_sym: int, espnet_types, expansion_beam: float, expansion_beams=()):
+def rows(beam: int, theta: float, max_sym: int, espnet_types, expansion_beam: float, expansion_beams=(),
+         row_plans=()):
     """(name, SearchConfig, name of the plain row it is compared with) of the table."""
     out = []
     if espnet_types:
@@ -49,6 +51,12 @@ def rows(beam: int, theta: float, max_sym: int, espnet_types, expansion_beam: fl
             out.append((tag + suffix, SearchConfig(search_type=kind, beam_size=size, max_sym_per_frame=max_sym,
                                                    expansion_beam=expansion_beam, iam_blank_threshold=iam,
                                                    hat_blank_threshold=hat), tag))
+    for plan in row_plans:
+        for suffix, theta_both in (("", 1.0), (" + dual", theta)):
+            out.append((f"beam {beam}, row plan {plan}{suffix}",
+                        SearchConfig(beam_size=beam, max_sym_per_frame=max_sym, expansion_beam=expansion_beam,
+                                     iam_blank_threshold=theta_both, hat_blank_threshold=theta_both, row_plan=plan),
+                        f"beam {beam}"))
     for width in expansion_beams:
         for suffix, theta_both in (("", 1.0), (" + dual", theta)):
             out.append((f"beam {beam}, expansion beam {width:g}{suffix}",
@@ -68,11 +76,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="timed passes; a row's time is their median")
     parser.add_argument("--expansion_beams", type=float, nargs="*", default=[],
                         help="more beam rows (plain and dual) with these expansion beams (nats)")
+    parser.add_argument("--row_plans", nargs="*", default=[], choices=("select", "mask", "compiled"),
+                        help="more beam rows (plain and dual) with these row plans (the others: auto's)")
     args = parser.parse_args()
-    torch.set_num_threads(args.num_threads)
+    hold_threads(args.num_threads)
 
     table = rows(args.beam_size, args.threshold, args.max_sym_per_frame, [] if args.no_espnet else args.espnet_types,
-                 args.expansion_beam, args.expansion_beams)
+                 args.expansion_beam, args.expansion_beams, args.row_plans)
     speech2text = HATSpeech2Text(args.exp / "config.yaml", args.exp / args.model, device=args.device)
     model = speech2text.model
     refs = read_table(args.data / "text")

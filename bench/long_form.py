@@ -20,7 +20,7 @@ import tracemalloc
 import soundfile
 import torch
 
-from search_options import search_bench_parser
+from search_options import hold_threads, search_bench_parser
 
 from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
 from espnet_hatiam.data.kaldi import read_table
@@ -30,9 +30,9 @@ from espnet_hatiam.search import SearchConfig, SearchCounters
 def main():
     parser = search_bench_parser(__doc__, num_utts=1000, batch_size=1)
     parser.add_argument("--repeat", type=int, default=4, help="the long recording is the utterances this many times")
-    parser.add_argument("--row_plan", default="select", choices=("select", "mask"))
+    parser.add_argument("--row_plan", default="select", choices=("select", "mask", "compiled"))
     args = parser.parse_args()
-    torch.set_num_threads(args.num_threads)
+    hold_threads(args.num_threads)
     config = SearchConfig(beam_size=args.beam_size, max_sym_per_frame=args.max_sym_per_frame, row_plan=args.row_plan)
     decoder = HATSpeech2Text(args.exp / "config.yaml", args.exp / args.model, search_config=config)
     wavs = read_table(args.data / "wav.scp")

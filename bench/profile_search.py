@@ -24,7 +24,7 @@ import soundfile
 import torch
 from torch.overrides import TorchFunctionMode
 
-from search_options import search_bench_parser
+from search_options import hold_threads, search_bench_parser
 
 from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
 from espnet_hatiam.data.kaldi import read_table
@@ -50,7 +50,7 @@ def main():
     parser.add_argument("--reference", action="store_true",
                         help="also the frame-by-frame searches before issue 28 (test/reference_search.py)")
     args = parser.parse_args()
-    torch.set_num_threads(args.num_threads)
+    hold_threads(args.num_threads)
     common = dict(max_sym_per_frame=args.max_sym_per_frame)
     dual = dict(iam_blank_threshold=args.threshold, hat_blank_threshold=args.threshold)
     searches = {

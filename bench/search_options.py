@@ -3,6 +3,10 @@
 import argparse
 from pathlib import Path
 
+import scipy.linalg  # noqa: F401  (loads the BLAS library the compiled row plan calls, for threadpoolctl to hold)
+import threadpoolctl
+import torch
+
 from espnet_hatiam.search import SearchConfig
 
 
@@ -19,3 +23,9 @@ def search_bench_parser(description: str, num_utts: int, batch_size: int) -> arg
     parser.add_argument("--max_sym_per_frame", type=int, default=SearchConfig.max_sym_per_frame)
     parser.add_argument("--num_threads", type=int, default=1)
     return parser
+
+
+def hold_threads(num_threads: int) -> None:
+    """PyTorch's threads and the BLAS libraries' (the compiled row plan's products) held to ``num_threads``."""
+    torch.set_num_threads(num_threads)
+    threadpoolctl.threadpool_limits(num_threads)

@@ -33,7 +33,7 @@ import numpy as np
 import soundfile
 import torch
 
-from search_options import search_bench_parser
+from search_options import hold_threads, search_bench_parser
 
 from espnet_hatiam.bin.hat_asr_inference import HATSpeech2Text
 from espnet_hatiam.bin.hat_asr_streaming import HATSpeech2TextStreaming
@@ -105,7 +105,7 @@ def main():
     parser.add_argument("--alignment_model", default="valid.wer.ave.pth")
     parser.add_argument("--output", type=Path, default=None, help="also write the rows (.json) and the WER-latency plot (.png) here")
     args = parser.parse_args()
-    torch.set_num_threads(args.num_threads)
+    hold_threads(args.num_threads)
     refs, wavs = read_table(args.data / "text"), read_table(args.data / "wav.scp")
     keys = sorted(wavs)[: args.num_utts]
     audio = {k: soundfile.read(wavs[k], dtype="float32")[0] for k in keys}

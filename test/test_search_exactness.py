@@ -37,7 +37,7 @@ def _assert_same(new, reference):
 @pytest.mark.parametrize("seed, sharpness", [(0, 4.0), (1, 8.0), (2, 2.0)])
 @pytest.mark.parametrize("theta", [1.0, 0.95, 0.6])
 @pytest.mark.parametrize("max_sym", [1, 4])
-@pytest.mark.parametrize("plan", ["select", "mask"])
+@pytest.mark.parametrize("plan", ["select", "mask", "compiled"])
 def test_windowed_beam_search_equals_the_frame_by_frame_thresholded_search(seed, sharpness, theta, max_sym, plan):
     model = _random_model("hat", seed, sharpness)
     enc_out, enc_lens = _mixed_batch(model, seed)
@@ -66,15 +66,15 @@ def test_the_windows_settle_most_frames_of_a_blank_heavy_model():
     enc_out, enc_lens = _mixed_batch(model, 0)
     counters = SearchCounters.for_lengths(enc_lens)
     modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4, hat_blank_threshold=0.95,
-                         counters=counters)
+                         counters=counters, row_plan="select")
     greedy = SearchCounters.for_lengths(enc_lens)
     greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, counters=greedy)
     assert int(counters.frames_searched.sum()) < int(enc_lens.sum())
     assert int(greedy.frames_searched.sum()) < int(enc_lens.sum())
 
 
-@pytest.mark.parametrize("beam", [1, 3])
-def test_rnnt_searches_equal_the_frame_by_frame_searches(beam):
+@pytest.mark.parametrize("beam, plan", [(1, "select"), (3, "select"), (3, "compiled")])
+def test_rnnt_searches_equal_the_frame_by_frame_searches(beam, plan):
     model = _random_model("rnnt", 0, 4.0)
     enc_out, enc_lens = _mixed_batch(model, 0)
     if beam == 1:
@@ -83,7 +83,7 @@ def test_rnnt_searches_equal_the_frame_by_frame_searches(beam):
                                                                  enc_lens, 2)])
     else:
         args = (model.joint_network, model.decoder, enc_out, enc_lens, beam)
-        _assert_same(modified_beam_search(*args, max_sym_per_frame=2),
+        _assert_same(modified_beam_search(*args, max_sym_per_frame=2, row_plan=plan),
                      reference_beam_search(*args, max_sym_per_frame=2))
 
 
@@ -179,3 +179,28 @@ def test_the_prediction_store_computes_each_label_sequence_once_and_compacts_wit
     assert found[12][0] >= computed  # sequences dropped from the small store may be computed again
     assert trie_nodes[4096][0] == trie_nodes[4096][1] == sequences  # one node per stored sequence, none dropped
     assert trie_nodes[12][1] < trie_nodes[12][0]  # the small store's compactions dropped label-sequence nodes
+
+
+def test_the_compiled_plan_keeps_its_store_and_prefix_tree_bounded_with_the_same_hypotheses(monkeypatch):
+    """The compiled plan's prediction store, compacted at a small size, keeps only the entries in use and its
+    prefix tree only the links of kept sequences, with the frame-by-frame reference's n-best."""
+    from espnet_hatiam.search import SearchConfig
+    from espnet_hatiam.search import compiled
+    from espnet_hatiam.search.compiled import CompiledBeamSearch
+
+    model = _random_model("hat", 0, 4.0)
+    with torch.no_grad():
+        model.joint_network.lin_blank.bias.sub_(2.0)  # many labels, many competing alignments
+    enc_out, enc_lens = _mixed_batch(model, 1, lengths=(60, 41))
+    reference = reference_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4, nbest=3)
+    held = {}
+    for max_entries in (4096, 12):
+        monkeypatch.setattr(compiled, "MAX_ENTRIES", max_entries)
+        search = CompiledBeamSearch(model.joint_network, model.decoder, SearchConfig(nbest=3, row_plan="compiled"), 2)
+        search.extend(enc_out, enc_lens)
+        _assert_same(search.nbest(), reference)
+        # per stream: store entries, stored sequences, prefix-tree links, nodes made
+        held[max_entries] = [(s[6], len(s[7]), len(s[8]), s[11]) for s in search.streams]
+    for (size, sequences, links, made), (small_size, _, small_links, small_made) in zip(held[4096], held[12]):
+        assert size == sequences > 20  # one entry per sequence computed, in a search with labels
+        assert small_size <= 12 and small_links < small_made - 1  # bounded; links of dropped sequences gone

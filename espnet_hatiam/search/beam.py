@@ -8,6 +8,7 @@ from typing import List, Optional
 import torch
 
 from espnet_hatiam.search.beam_state import NEG_INF, EncodedFrames, HostBeam, MaskedBeam
+from espnet_hatiam.search.compiled import CompiledBeamSearch
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
 from espnet_hatiam.search.frame_skip import WINDOW, WindowBackoff, blank_certain_run, blank_logit_bound
@@ -68,9 +69,20 @@ def modified_beam_search(
     """
     config = SearchConfig(beam_size=beam_size, nbest=nbest, max_sym_per_frame=max_sym_per_frame,
                           hat_blank_threshold=hat_blank_threshold, expansion_beam=expansion_beam, row_plan=row_plan)
-    search = BeamSearch(joint, decoder, config, enc_out.size(0), enc_out.device, counters, fusion)
+    search = open_beam_search(joint, decoder, config, enc_out.size(0), enc_out.device, counters, fusion)
     search.extend(enc_out, enc_lens)
     return search.nbest(nbest)
+
+
+def open_beam_search(joint: TransducerJoint, decoder: torch.nn.Module, config: SearchConfig, batch: int,
+                     device: torch.device, counters: Optional[SearchCounters] = None,
+                     fusion: Optional[RNNLMFusion] = None):
+    """The resumable beam search of ``config.row_plan``: :class:`BeamSearch` (select or mask) or
+    :class:`~espnet_hatiam.search.compiled.CompiledBeamSearch` (compiled); both have ``extend`` and ``nbest``."""
+    config = config.for_joint(joint)
+    if config.compiles(joint, decoder, device, fusion is not None):
+        return CompiledBeamSearch(joint, decoder, config, batch, counters)
+    return BeamSearch(joint, decoder, config, batch, device, counters, fusion)
 
 
 class BeamSearch:

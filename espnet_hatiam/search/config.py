@@ -14,7 +14,7 @@ from espnet_hatiam.errors import InputError
 
 SEARCH_TYPES = ("greedy", "beam", "espnet")
 ESPNET_SEARCH_TYPES = ("default", "alsd", "tsd", "nsc", "maes")
-ROW_PLANS = ("auto", "select", "mask")
+ROW_PLANS = ("auto", "select", "mask", "compiled")
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,9 @@ class SearchConfig:
         "help": "how the frame loop picks its rows: select (reads small host values to skip work: rounds with "
                 "no hypothesis on the frame, prediction-network steps of the rows that did not emit, blank-certain "
                 "runs), mask (every row every round under masks, no host synchronisation: CUDA graphs), "
-                "auto (mask on CUDA, select elsewhere); both return the same hypotheses"})
+                "compiled (beam search only: select's algorithm as one compiled loop per stream, on the CPU, for an "
+                "LSTM prediction network, a tanh joint and no LM), auto (compiled where it runs, else mask on CUDA, "
+                "select elsewhere); all return the same hypotheses (compiled: up to float rounding)"})
     lm_weight: float = field(default=0.0, metadata={"help": "external LM weight (shallow fusion, beam only)"})
     ilm_weight: float = field(default=0.0, metadata={"help": "internal LM weight subtracted with the LM"})
 
@@ -78,6 +80,9 @@ class SearchConfig:
         for name in ("lm_weight", "ilm_weight"):
             if getattr(self, name) and self.search_type != "beam":
                 refuse(name, "0 unless search_type is beam (LM fusion is in the batched beam search)")
+        if self.row_plan == "compiled" and (self.search_type != "beam" or self.lm_weight):
+            refuse("row_plan", "auto, select or mask unless search_type is beam without an LM (lm_weight 0): "
+                               "compiled is the beam search's")
 
     def for_joint(self, joint) -> "SearchConfig":
         """This config, refused (``InputError``) where the joint cannot do what it asks."""
@@ -89,6 +94,16 @@ class SearchConfig:
     def masks_rows(self, device: torch.device) -> bool:
         """True for the masked row plan (``row_plan`` mask, or auto on CUDA)."""
         return self.row_plan == "mask" or (self.row_plan == "auto" and torch.device(device).type == "cuda")
+
+    def compiles(self, joint, decoder: torch.nn.Module, device: torch.device, fused: bool) -> bool:
+        """True for the compiled row plan: ``row_plan`` compiled (``InputError`` where the model, device or LM
+        fusion rules it out), or auto for a beam search it can run."""
+        if self.row_plan not in ("compiled", "auto") or self.search_type != "beam":
+            return False
+        lacking = _compiled_plan_lacks(joint, decoder, device, fused)
+        if lacking and self.row_plan == "compiled":
+            raise InputError(f"search option 'row_plan'=compiled needs {lacking}; use auto, select or mask")
+        return not lacking
 
     @classmethod
     def from_options(cls, **options: Any) -> "SearchConfig":
@@ -114,3 +129,18 @@ class SearchConfig:
 
     def as_dict(self) -> Dict[str, Any]:
         return asdict(self)
+
+
+def _compiled_plan_lacks(joint, decoder: torch.nn.Module, device: torch.device, fused: bool) -> str:
+    """What the compiled row plan needs and this search lacks ('' if nothing)."""
+    if torch.device(device).type != "cpu":
+        return f"the CPU (the search runs on {device})"
+    if fused:
+        return "no LM fusion (lm_weight 0)"
+    if getattr(decoder, "dtype", None) != "lstm" or decoder.training:
+        return "an LSTM prediction network in eval mode"
+    if getattr(joint, "activation", None) not in (torch.tanh, torch.nn.functional.tanh):
+        return "a tanh joint (joint_activation_type: tanh)"
+    if joint.output_layer()[0].dtype != torch.float32:
+        return "float32 weights"
+    return ""

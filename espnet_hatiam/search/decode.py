@@ -7,7 +7,7 @@ from typing import List, Optional
 import torch
 
 from espnet_hatiam.errors import InputError
-from espnet_hatiam.search.beam import BeamSearch, modified_beam_search
+from espnet_hatiam.search.beam import modified_beam_search, open_beam_search
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters, blank_agreement
 from espnet_hatiam.search.frame_skip import iam_frame_skip
@@ -65,7 +65,7 @@ class StreamingDecoder:
 
     Each :meth:`extend` skips the chunk's IAM-blank frames (a per-frame decision: the frames a
     whole utterance would keep) and feeds the kept ones to the resumable search
-    (:class:`~espnet_hatiam.search.beam.BeamSearch` or :class:`~espnet_hatiam.search.greedy.GreedySearch`);
+    (:func:`~espnet_hatiam.search.beam.open_beam_search` or :class:`~espnet_hatiam.search.greedy.GreedySearch`);
     :meth:`nbest` gives the partial (after the last chunk, final) n-best lists. ``counters``, if
     given, accumulates over the chunks: ``frames`` and ``frames_kept`` are added (start them at
     0: ``SearchCounters.for_lengths(torch.zeros(B, dtype=torch.long))``), and the search's counts;
@@ -82,7 +82,7 @@ class StreamingDecoder:
         if config.search_type == "greedy":
             self.search = GreedySearch(joint, decoder, config, batch, device, counters)
         else:
-            self.search = BeamSearch(joint, decoder, config, batch, device, counters, fusion)
+            self.search = open_beam_search(joint, decoder, config, batch, device, counters, fusion)
 
     @torch.no_grad()
     def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:

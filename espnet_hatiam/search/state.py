@@ -1,7 +1,7 @@
 """What a search carries: hypotheses, the prediction network's per-row state, the joint's interface."""
 
 import weakref
-from typing import List, NamedTuple, Optional, Protocol, Tuple
+from typing import Callable, List, NamedTuple, Optional, Protocol, Tuple
 
 import torch
 
@@ -20,6 +20,7 @@ class TransducerJoint(Protocol):
 
     vocab_size: int  # V+1, blank included
     is_factorized: bool  # True for HAT: output_layer's first row is the blank logit of a sigmoid
+    activation: Callable[[torch.Tensor], torch.Tensor]  # the nonlinearity of ``hidden``
 
     def project_encoder(self, enc_out: torch.Tensor) -> torch.Tensor: ...  # (..., De) -> (..., J)
 

@@ -1,0 +1,388 @@
+"""Row plan compiled: the beam search of one stream as one compiled loop (Numba), for the CPU at any batch.
+
+The selecting plan (:class:`~espnet_hatiam.search.beam_state.HostBeam`) pays about 37 PyTorch calls a round, most
+of a round's time at the sizes of a beam of 4; here the same algorithm is one machine-code loop per stream, whose
+time is its arithmetic (the joint's products, the LSTM steps) and a few scalar operations. Same rounds, top-K,
+expansion beam, merge (exact comparison of label sequences, as prefix-tree nodes) and prediction store (a label
+sequence computed once) as :class:`~espnet_hatiam.search.beam.BeamSearch` with the selecting plan; HAT-blank
+thresholding frame by frame (a blank-certain frame costs K blank logits, no label projection), which is the
+frame-by-frame thresholded search that the windowed one reproduces. The products run in float32 through BLAS, the
+rest in float32 like the tensors of the PyTorch plans: the hypotheses are theirs but where two candidates' scores
+are within float rounding (tested against the selecting plan on random models).
+
+What it runs: an eval-mode LSTM prediction network (ESPnet ``TransducerDecoder``, any number of layers), a tanh
+joint (HAT or RNN-T), float32 on the CPU, no LM fusion (:meth:`SearchConfig.compiles`); greedy search is the
+same loop with K = 1.
+"""
+
+import math
+from typing import List, Optional, Tuple
+
+import numba
+import numpy as np
+import torch
+from numba import types
+from numba.typed import Dict
+
+from espnet_hatiam.search.config import SearchConfig
+from espnet_hatiam.search.counters import SearchCounters
+from espnet_hatiam.search.frame_skip import blank_logit_bound
+from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint, lstm_step_weights
+
+MAX_ENTRIES = 4096  # prediction store entries kept before a compaction (as the selecting plan's store)
+
+
+class CompiledBeamSearch:
+    """:class:`~espnet_hatiam.search.beam.BeamSearch`'s interface (``extend`` over chunks, ``nbest``) on the
+    compiled loop: B streams, each its own beam, prediction store and prefix tree (numpy arrays and typed
+    dictionaries held between chunks). Batching buys nothing here (a stream's round has no per-call cost to share),
+    so the streams are searched one after another.
+
+    Args:
+        config: ``beam_size`` (greedy: 1), ``nbest``, ``max_sym_per_frame``, ``hat_blank_threshold``,
+            ``expansion_beam``. batch: B streams. counters: as in ``BeamSearch``; ``frames_searched`` counts every
+            frame (each is visited; a blank-certain one costs K blank logits), ``joint_evaluations`` the rows whose
+            joint hidden was computed, ``label_projections`` the rows whose label logits were.
+    """
+
+    def __init__(self, joint: TransducerJoint, decoder: torch.nn.Module, config: SearchConfig, batch: int,
+                 counters: Optional[SearchCounters] = None):
+        self.config, self.joint, self.counters, self.batch = config, joint, counters, batch
+        self.model = _model_arrays(joint, decoder)
+        self.bound = np.float32(blank_logit_bound(config.hat_blank_threshold) if joint.is_factorized else math.inf)
+        prediction = PredictionNetwork(decoder)
+        with torch.inference_mode():
+            dec_out, (h, c) = prediction.initial(1, torch.device("cpu"))
+            dec_proj = joint.project_decoder(dec_out)
+        start = (dec_proj[0].float().numpy(), h[:, 0].float().numpy(), c[:, 0].float().numpy())
+        self.streams = [_new_stream(config.beam_size, *start) for _ in range(batch)]
+
+    @torch.inference_mode()
+    def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
+        """Search each stream's next ``enc_lens[b]`` frames (0 allowed) of the chunk ``enc_out (B, C, De)``."""
+        if enc_out.dim() != 3 or enc_out.size(0) != self.batch:
+            raise ValueError(f"a chunk of {self.batch} streams must be (B, C, De), got {tuple(enc_out.shape)}")
+        if enc_out.size(1) == 0:
+            return
+        frames = self.joint.project_encoder(enc_out).float().numpy()  # (B, C, J)
+        lens = enc_lens.tolist()
+        config = self.config
+        for b, stream in enumerate(self.streams):
+            if lens[b] == 0:
+                continue
+            counts = np.zeros(3, dtype=np.int64)
+            self.streams[b] = _search(np.ascontiguousarray(frames[b, : lens[b]]), *self.model, self.bound,
+                                      config.max_sym_per_frame, float(config.expansion_beam), MAX_ENTRIES, counts,
+                                      *stream)
+            if self.counters is not None:
+                self.counters.joint_evaluations[b] += int(counts[0])
+                self.counters.label_projections[b] += int(counts[1])
+                self.counters.frames_searched[b] += int(counts[2])
+
+    def nbest(self, nbest: Optional[int] = None) -> List[List[Hypothesis]]:
+        """Each stream's ``nbest`` (default ``config.nbest``) best hypotheses so far, best first; changes nothing."""
+        n = self.config.nbest if nbest is None else nbest
+        result = []
+        for scores, nodes, *_, trie_parent, trie_label, _ in self.streams:
+            order = sorted((k for k in range(len(scores)) if scores[k] > -np.inf), key=lambda k: -scores[k])[:n]
+            result.append([Hypothesis(_labels(int(nodes[k]), trie_parent, trie_label), float(scores[k]))
+                           for k in order])
+        return result
+
+
+def _model_arrays(joint: TransducerJoint, decoder: torch.nn.Module) -> Tuple[np.ndarray, ...]:
+    """The weights the loop reads, as float32 numpy arrays (views of the parameters where no copy is needed):
+    output layer ``(V+1, J)`` and bias, the LSTM's token table ``(V+1, 4H)``, per-layer ``W_ih^T``, ``W_hh^T``
+    ``(L, H, 4H)`` (layer 0's input weights are in the table: zeros) and biases ``(L, 4H)``, ``W_p^T (H, J)`` and
+    its bias ``(J,)`` (from ``project_decoder``), and whether the joint is HAT."""
+    table, layers = lstm_step_weights(decoder)
+    hidden = layers[0][1].size(0)
+    w_ih = torch.stack([torch.zeros(hidden, 4 * hidden) if w is None else w for w, _, _ in layers])
+    w_hh = torch.stack([w for _, w, _ in layers])
+    bias = torch.stack([b for _, _, b in layers])
+    weight, out_bias = joint.output_layer()
+    dec_bias = joint.project_decoder(torch.zeros(1, hidden))  # W_p g + b as g (W_p^T) + b
+    dec_w_t = joint.project_decoder(torch.eye(hidden)) - dec_bias
+
+    def array(t: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(t.detach().float().cpu().numpy())
+
+    return (array(weight), array(out_bias), array(table), array(w_ih), array(w_hh), array(bias), array(dec_w_t),
+            array(dec_bias[0]), bool(joint.is_factorized))
+
+
+def _new_stream(beam: int, dec_proj: np.ndarray, h: np.ndarray, c: np.ndarray):
+    """A stream's state before its first frame: slot 0 holds the empty sequence (score 0, store entry 0)."""
+    scores = np.full(beam, -np.inf, dtype=np.float32)
+    scores[0] = 0.0
+    nodes = np.zeros(beam, dtype=np.int64)
+    pointer = np.zeros(beam, dtype=np.int64)
+    capacity = 64
+    store_proj = np.zeros((capacity, dec_proj.shape[0]), dtype=np.float32)
+    store_h = np.zeros((capacity,) + h.shape, dtype=np.float32)
+    store_c = np.zeros((capacity,) + c.shape, dtype=np.float32)
+    store_proj[0], store_h[0], store_c[0] = dec_proj, h, c
+    entries = Dict.empty(key_type=types.int64, value_type=types.int64)
+    entries[0] = 0
+    children = Dict.empty(key_type=types.int64, value_type=types.int64)
+    trie_parent = np.zeros(capacity, dtype=np.int64)
+    trie_label = np.zeros(capacity, dtype=np.int64)
+    return scores, nodes, pointer, store_proj, store_h, store_c, 1, entries, children, trie_parent, trie_label, 1
+
+
+def _labels(node: int, trie_parent: np.ndarray, trie_label: np.ndarray) -> List[int]:
+    labels = []
+    while node != 0:
+        labels.append(int(trie_label[node]))
+        node = int(trie_parent[node])
+    return labels[::-1]
+
+
+@numba.njit(cache=True)
+def _grow(array, size):
+    """``array`` with room for at least ``size`` rows (doubling), its rows kept."""
+    if size <= array.shape[0]:
+        return array
+    shape = (max(2 * array.shape[0], size),) + array.shape[1:]
+    out = np.zeros(shape, dtype=array.dtype)
+    out[: array.shape[0]] = array
+    return out
+
+
+@numba.njit(cache=True)
+def _log_softmax(x):
+    m = x.max()
+    return x - (m + np.float32(np.log(np.exp(x - m).sum())))
+
+
+@numba.njit(cache=True)
+def _log_sigmoid(x):
+    """log sigmoid(x) of a float32 scalar, stable on both sides."""
+    if x >= 0:
+        return np.float32(-np.log1p(np.exp(-x)))
+    return np.float32(x - np.log1p(np.exp(x)))
+
+
+@numba.njit(cache=True)
+def _sigmoid(x):
+    return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
+
+
+@numba.njit(cache=True)
+def _search(frames, out_w, out_b, table, w_ih, w_hh, bias, dec_w_t, dec_b, hat, bound, max_sym, expansion_beam,
+            max_entries, counts, scores, nodes, pointer, store_proj, store_h, store_c, size, entries, children,
+            trie_parent, trie_label, trie_size):
+    """Search ``frames (T, J)`` (projected encoder frames) from the stream's state; returns the new state.
+
+    ``counts``: joint evaluations, label projections and frames searched are added to it.
+    """
+    K = scores.shape[0]
+    V1 = out_w.shape[0]
+    layers, H = w_hh.shape[0], w_hh.shape[1]
+    neg_inf = np.float32(-np.inf)
+    w_blank = np.ascontiguousarray(out_w[0])
+    w_label_t = np.ascontiguousarray(out_w[1:].T)  # (J, V)
+    w_all_t = np.ascontiguousarray(out_w.T)  # (J, V+1)
+    active = np.zeros(K, dtype=np.bool_)
+    log_probs = np.full((K, V1), neg_inf, dtype=np.float32)
+    top_val = np.empty(K, dtype=np.float32)
+    top_idx = np.empty(K, dtype=np.int64)
+    new_scores = np.empty(K, dtype=np.float64)  # a merge adds in float64, as the selecting plan's host floats
+    new_nodes = np.empty(K, dtype=np.int64)
+    new_pointer = np.empty(K, dtype=np.int64)
+    new_active = np.empty(K, dtype=np.bool_)
+    emitted = np.empty(K, dtype=np.int64)  # the token a kept row emitted, 0: none
+    for t in range(frames.shape[0]):
+        counts[2] += 1
+        for k in range(K):
+            active[k] = scores[k] > neg_inf
+        for s in range(max_sym):
+            # expand: the V+1 log-probs of the rows on the frame; a row off it competes unchanged (blank at no cost)
+            for k in range(K):
+                log_probs[k, :] = neg_inf
+                if not active[k]:
+                    log_probs[k, 0] = 0.0
+                    continue
+                counts[0] += 1
+                hidden = np.tanh(frames[t] + store_proj[pointer[k]])
+                if hat:
+                    blank_logit = np.dot(w_blank, hidden) + out_b[0]
+                    log_probs[k, 0] = _log_sigmoid(blank_logit)
+                    if blank_logit < bound:  # labels only where P(blank) < theta
+                        counts[1] += 1
+                        labels = _log_softmax(np.dot(hidden, w_label_t) + out_b[1:])
+                        log_probs[k, 1:] = labels + _log_sigmoid(-blank_logit)
+                else:
+                    counts[1] += 1
+                    log_probs[k, :] = _log_softmax(np.dot(hidden, w_all_t) + out_b)
+            # top-K of the K x (V+1) candidates, best first (ties: the lower flat index first)
+            top_val[:] = neg_inf
+            top_idx[:] = -1
+            for k in range(K):
+                base = scores[k]
+                if base == neg_inf:
+                    continue
+                for v in range(V1):
+                    value = base + log_probs[k, v]
+                    if value == neg_inf or value <= top_val[K - 1]:
+                        continue
+                    i = K - 1
+                    while i > 0 and top_val[i - 1] < value:
+                        top_val[i] = top_val[i - 1]
+                        top_idx[i] = top_idx[i - 1]
+                        i -= 1
+                    top_val[i] = value
+                    top_idx[i] = k * V1 + v
+            # merge: candidates with the same label sequence and the same frame position (log-sum-exp into the best)
+            more = s + 1 < max_sym
+            any_active = False
+            n_new = 0
+            for i in range(K):
+                new_scores[i] = neg_inf
+                new_active[i] = False
+                emitted[i] = 0
+                if top_val[i] == neg_inf:
+                    new_nodes[i] = 0
+                    new_pointer[i] = 0
+                    continue
+                parent, token = top_idx[i] // V1, top_idx[i] % V1
+                seq = nodes[parent]
+                if token != 0:
+                    key = seq * V1 + token
+                    if key in children:
+                        seq = children[key]
+                    else:
+                        if trie_size >= trie_parent.shape[0]:
+                            trie_parent = _grow(trie_parent, trie_size + 1)
+                            trie_label = _grow(trie_label, trie_size + 1)
+                        trie_parent[trie_size] = nodes[parent]
+                        trie_label[trie_size] = token
+                        children[key] = trie_size
+                        seq = trie_size
+                        trie_size += 1
+                stays = token != 0 and more and np.float64(top_val[i]) >= np.float64(top_val[0]) - expansion_beam
+                new_nodes[i] = seq
+                new_pointer[i] = pointer[parent]
+                first = -1
+                for j in range(i):
+                    if new_scores[j] > neg_inf and new_nodes[j] == seq and new_active[j] == stays:
+                        first = j
+                        break
+                if first >= 0:
+                    high = max(new_scores[first], np.float64(top_val[i]))
+                    low = min(new_scores[first], np.float64(top_val[i]))
+                    new_scores[first] = high + math.log1p(math.exp(low - high))
+                    continue
+                new_scores[i] = top_val[i]
+                new_active[i] = stays
+                any_active = any_active or stays
+                if token != 0:
+                    emitted[i] = token
+                    n_new += 1
+            # advance: rows that emitted point at their sequence's store entry, computed if new (once per sequence)
+            if n_new > 0:
+                missing = 0
+                for i in range(K):
+                    if emitted[i] != 0:
+                        if new_nodes[i] in entries:
+                            new_pointer[i] = entries[new_nodes[i]]
+                        else:
+                            missing += 1
+                if missing > 0:
+                    if size + missing > max_entries:
+                        size = _compact(new_pointer, new_nodes, emitted, store_proj, store_h, store_c, entries,
+                                        children, trie_parent, trie_size)
+                    if size + missing > store_proj.shape[0]:
+                        store_proj = _grow(store_proj, size + missing)
+                        store_h = _grow(store_h, size + missing)
+                        store_c = _grow(store_c, size + missing)
+                    rows = np.empty(missing, dtype=np.int64)
+                    tokens = np.empty(missing, dtype=np.int64)
+                    n = 0
+                    for i in range(K):
+                        if emitted[i] != 0 and new_nodes[i] not in entries:
+                            entries[new_nodes[i]] = size + n  # a sequence twice in the top-K: computed once
+                            rows[n] = new_pointer[i]
+                            tokens[n] = emitted[i]
+                            n += 1
+                    _lstm_step(rows[:n], tokens[:n], table, w_ih, w_hh, bias, dec_w_t, dec_b, store_proj, store_h,
+                               store_c, size, layers, H)
+                    size += n
+                    for i in range(K):
+                        if emitted[i] != 0:
+                            new_pointer[i] = entries[new_nodes[i]]
+            scores[:] = new_scores.astype(np.float32)
+            nodes[:] = new_nodes
+            pointer[:] = new_pointer
+            active[:] = new_active
+            if not any_active:
+                break
+    return (scores, nodes, pointer, store_proj, store_h, store_c, size, entries, children, trie_parent, trie_label,
+            trie_size)
+
+
+@numba.njit(cache=True)
+def _lstm_step(rows, tokens, table, w_ih, w_hh, bias, dec_w_t, dec_b, store_proj, store_h, store_c, first, layers,
+               H):
+    """Store entries ``first ..``: the prediction network after ``tokens (N,)`` from the entries ``rows (N,)``
+    (the arithmetic of :meth:`PredictionNetwork.step`), and their projections W_p g."""
+    n = rows.shape[0]
+    x = np.empty((n, H), dtype=np.float32)
+    for layer in range(layers):
+        h_prev = np.empty((n, H), dtype=np.float32)
+        for i in range(n):
+            h_prev[i] = store_h[rows[i], layer]
+        gates = np.dot(h_prev, w_hh[layer])  # (N, 4H): i, f, g, o
+        if layer == 0:
+            for i in range(n):
+                gates[i] += table[tokens[i]]
+        else:
+            gates += np.dot(x, w_ih[layer]) + bias[layer]
+        for i in range(n):
+            c = _sigmoid(gates[i, H:2 * H]) * store_c[rows[i], layer] + _sigmoid(gates[i, :H]) * np.tanh(
+                gates[i, 2 * H:3 * H])
+            x[i] = _sigmoid(gates[i, 3 * H:]) * np.tanh(c)
+            store_c[first + i, layer] = c
+            store_h[first + i, layer] = x[i]
+    store_proj[first:first + n] = np.dot(x, dec_w_t) + dec_b
+
+
+@numba.njit(cache=True)
+def _compact(pointer, nodes, emitted, store_proj, store_h, store_c, entries, children, trie_parent, trie_size):
+    """Keep only the store entries ``pointer`` holds (renumbered in place; a row that emitted a sequence not yet
+    stored points at its parent's entry), the entries of the rows' stored sequences, and the prefix-tree links of
+    the rows' sequences and their prefixes. Returns the store's new size."""
+    renumber = Dict.empty(key_type=types.int64, value_type=types.int64)
+    kept_entries = np.unique(pointer)  # ascending: each entry moves down, never over one still to be read
+    for new in range(kept_entries.shape[0]):
+        old = kept_entries[new]
+        if new != old:
+            store_proj[new] = store_proj[old]
+            store_h[new] = store_h[old]
+            store_c[new] = store_c[old]
+        renumber[old] = new
+    for k in range(pointer.shape[0]):
+        pointer[k] = renumber[pointer[k]]
+    kept = Dict.empty(key_type=types.int64, value_type=types.int64)
+    for seq in list(entries.keys()):
+        old = entries[seq]
+        del entries[seq]
+        if old in renumber:
+            kept[seq] = renumber[old]
+    for seq in kept:
+        entries[seq] = kept[seq]
+    live = np.zeros(trie_size, dtype=np.bool_)
+    for k in range(nodes.shape[0]):
+        node = nodes[k]
+        while node != 0 and not live[node]:
+            live[node] = True
+            node = trie_parent[node]
+    for seq in entries:
+        node = seq
+        while node != 0 and not live[node]:
+            live[node] = True
+            node = trie_parent[node]
+    for key in list(children.keys()):
+        if not live[children[key]]:
+            del children[key]
+    return len(renumber)
