@@ -204,3 +204,17 @@ def test_the_compiled_plan_keeps_its_store_and_prefix_tree_bounded_with_the_same
     for (size, sequences, links, made), (small_size, _, small_links, small_made) in zip(held[4096], held[12]):
         assert size == sequences > 20  # one entry per sequence computed, in a search with labels
         assert small_size <= 12 and small_links < small_made - 1  # bounded; links of dropped sequences gone
+
+
+def test_the_compiled_plan_follows_weights_changed_in_place():
+    """Its weight arrays are made once per model and again after an in-place update (an optimiser step)."""
+    model = _random_model("hat", 2, 4.0)
+    enc_out, enc_lens = _mixed_batch(model, 2)
+    args = (model.joint_network, model.decoder, enc_out, enc_lens, 4)
+    before = modified_beam_search(*args, nbest=2, row_plan="compiled")
+    with torch.no_grad():
+        model.joint_network.lin_label.weight.mul_(-1.0)
+        model.decoder.decoder[0].weight_hh_l0.mul_(0.5)
+    after = modified_beam_search(*args, nbest=2, row_plan="compiled")
+    _assert_same(after, modified_beam_search(*args, nbest=2, row_plan="select"))
+    assert [[h.token_ids for h in n] for n in after] != [[h.token_ids for h in n] for n in before]

@@ -16,6 +16,7 @@ same loop with K = 1.
 """
 
 import math
+import weakref
 from typing import List, Optional, Tuple
 
 import numba
@@ -48,13 +49,8 @@ class CompiledBeamSearch:
     def __init__(self, joint: TransducerJoint, decoder: torch.nn.Module, config: SearchConfig, batch: int,
                  counters: Optional[SearchCounters] = None):
         self.config, self.joint, self.counters, self.batch = config, joint, counters, batch
-        self.model = _model_arrays(joint, decoder)
+        self.model, start = _model_arrays(joint, decoder)
         self.bound = np.float32(blank_logit_bound(config.hat_blank_threshold) if joint.is_factorized else math.inf)
-        prediction = PredictionNetwork(decoder)
-        with torch.inference_mode():
-            dec_out, (h, c) = prediction.initial(1, torch.device("cpu"))
-            dec_proj = joint.project_decoder(dec_out)
-        start = (dec_proj[0].float().numpy(), h[:, 0].float().numpy(), c[:, 0].float().numpy())
         self.streams = [_new_stream(config.beam_size, *start) for _ in range(batch)]
 
     @torch.inference_mode()
@@ -90,25 +86,41 @@ class CompiledBeamSearch:
         return result
 
 
-def _model_arrays(joint: TransducerJoint, decoder: torch.nn.Module) -> Tuple[np.ndarray, ...]:
-    """The weights the loop reads, as float32 numpy arrays (views of the parameters where no copy is needed):
-    output layer ``(V+1, J)`` and bias, the LSTM's token table ``(V+1, 4H)``, per-layer ``W_ih^T``, ``W_hh^T``
-    ``(L, H, 4H)`` (layer 0's input weights are in the table: zeros) and biases ``(L, 4H)``, ``W_p^T (H, J)`` and
-    its bias ``(J,)`` (from ``project_decoder``), and whether the joint is HAT."""
-    table, layers = lstm_step_weights(decoder)
-    hidden = layers[0][1].size(0)
-    w_ih = torch.stack([torch.zeros(hidden, 4 * hidden) if w is None else w for w, _, _ in layers])
-    w_hh = torch.stack([w for _, w, _ in layers])
-    bias = torch.stack([b for _, _, b in layers])
-    weight, out_bias = joint.output_layer()
-    dec_bias = joint.project_decoder(torch.zeros(1, hidden))  # W_p g + b as g (W_p^T) + b
-    dec_w_t = joint.project_decoder(torch.eye(hidden)) - dec_bias
+_MODEL_ARRAYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # decoder -> (weights key, arrays)
+
+
+def _model_arrays(joint: TransducerJoint, decoder: torch.nn.Module):
+    """``(weights, start)``: the weights the loop reads, as float32 numpy arrays: output layer ``(V+1, J)`` and
+    bias, the LSTM's token table ``(V+1, 4H)``, per-layer ``W_ih^T``, ``W_hh^T`` ``(L, H, 4H)`` (layer 0's input
+    weights are in the table: zeros) and biases ``(L, 4H)``, ``W_p^T (H, J)`` and its bias ``(J,)`` (from
+    ``project_decoder``), whether the joint is HAT; and the prediction network after the start symbol
+    (``dec_proj (J,)``, ``h``, ``c (L, H)``). Made once per model, again when any of its weights change (as
+    :func:`~espnet_hatiam.search.state.lstm_step_weights`)."""
+    parameters = list(joint.parameters()) + list(decoder.parameters())
+    key = (id(joint),) + tuple((p.data_ptr(), p._version) for p in parameters)
+    cached = _MODEL_ARRAYS.get(decoder)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    with torch.inference_mode():
+        table, layers = lstm_step_weights(decoder)
+        hidden = layers[0][1].size(0)
+        w_ih = torch.stack([torch.zeros(hidden, 4 * hidden) if w is None else w for w, _, _ in layers])
+        w_hh = torch.stack([w for _, w, _ in layers])
+        bias = torch.stack([b for _, _, b in layers])
+        weight, out_bias = joint.output_layer()
+        dec_bias = joint.project_decoder(torch.zeros(1, hidden))  # W_p g + b as g (W_p^T) + b
+        dec_w_t = joint.project_decoder(torch.eye(hidden)) - dec_bias
+        dec_out, (h, c) = PredictionNetwork(decoder).initial(1, torch.device("cpu"))
+        dec_proj = joint.project_decoder(dec_out)
 
     def array(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t.detach().float().cpu().numpy())
 
-    return (array(weight), array(out_bias), array(table), array(w_ih), array(w_hh), array(bias), array(dec_w_t),
-            array(dec_bias[0]), bool(joint.is_factorized))
+    weights = (array(weight), array(out_bias), array(table), array(w_ih), array(w_hh), array(bias), array(dec_w_t),
+               array(dec_bias[0]), bool(joint.is_factorized))
+    result = weights, (array(dec_proj[0]), array(h[:, 0]), array(c[:, 0]))
+    _MODEL_ARRAYS[decoder] = key, result
+    return result
 
 
 def _new_stream(beam: int, dec_proj: np.ndarray, h: np.ndarray, c: np.ndarray):
