@@ -7,7 +7,8 @@ test/reference_search.py) are counted beside them, on the same encoder outputs.
 
 A "PyTorch call" is one Python-level call that reaches PyTorch (a ``torch`` function, a tensor method
 or operator, indexing), counted with a ``TorchFunctionMode``; a round is one top-k of the beam search,
-one step of the label-looping greedy search.
+one step of the label-looping greedy search. The beam search runs in ``--row_plan`` (default select, the plan
+whose calls are counted; the compiled plan, auto's choice on the CPU, makes none inside its loop).
 
     cd egs/synth_en/asr1   # model configs hold paths relative to the recipe
     python ../../../bench/profile_search.py --exp exp/asr_train_demo_bpe100 --data dump/raw/test \\
@@ -49,13 +50,15 @@ def main():
     parser.add_argument("--top", type=int, default=25, help="profile rows (0: no profile)")
     parser.add_argument("--reference", action="store_true",
                         help="also the frame-by-frame searches before issue 28 (test/reference_search.py)")
+    parser.add_argument("--row_plan", default="select", choices=("select", "mask", "compiled"),
+                        help="the beam search's row plan (compiled: no PyTorch call in its rounds, only its time)")
     args = parser.parse_args()
     hold_threads(args.num_threads)
     common = dict(max_sym_per_frame=args.max_sym_per_frame)
     dual = dict(iam_blank_threshold=args.threshold, hat_blank_threshold=args.threshold)
     searches = {
-        "beam": SearchConfig(beam_size=args.beam_size, **common),
-        "beam + dual": SearchConfig(beam_size=args.beam_size, **common, **dual),
+        "beam": SearchConfig(beam_size=args.beam_size, row_plan=args.row_plan, **common),
+        "beam + dual": SearchConfig(beam_size=args.beam_size, row_plan=args.row_plan, **common, **dual),
         "greedy": SearchConfig(search_type="greedy", **common),
         "greedy + dual": SearchConfig(search_type="greedy", **common, **dual),
     }

@@ -55,7 +55,10 @@ def modified_beam_search(
     selecting plan's :class:`~espnet_hatiam.search.beam_state.HostBeam` (the merge and the choice of
     rows on the host; a frame's rounds end when no row is on it) or the masked plan's
     :class:`~espnet_hatiam.search.beam_state.MaskedBeam` (no host synchronisation in the frame
-    loop); same hypotheses. One :meth:`BeamSearch.extend` over all the frames.
+    loop); same hypotheses; or the compiled plan
+    (:class:`~espnet_hatiam.search.compiled.CompiledBeamSearch`: the selecting plan's algorithm
+    as one compiled loop per stream, frame by frame, the hypotheses up to float rounding). One
+    ``extend`` of :func:`open_beam_search`'s search over all the frames.
 
     Args:
         joint: HAT or RNN-T joint; decoder: ESPnet ``TransducerDecoder``.
