@@ -51,11 +51,13 @@ def _reference_greedy(model, enc_out, max_sym):
 
 
 @pytest.mark.parametrize("max_sym", [1, 2, 3])
-def test_frame_labels_equal_a_slow_one_utterance_greedy(model, max_sym):
+@pytest.mark.parametrize("plan", ["select", "compiled"])
+def test_frame_labels_equal_a_slow_one_utterance_greedy(model, max_sym, plan):
     enc_out, enc_lens = _encoder_output()
     frame_labels = torch.zeros(enc_out.shape[:2], dtype=torch.long)
-    hyps = greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, max_sym, frame_labels=frame_labels)
-    assert hyps == greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, max_sym)  # same results
+    hyps = greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, max_sym, frame_labels=frame_labels,
+                         row_plan=plan)
+    assert hyps == greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, max_sym, row_plan=plan)
     for b in range(enc_out.size(0)):
         labels, per_frame = _reference_greedy(model, enc_out[b, : enc_lens[b]], max_sym)
         assert hyps[b].token_ids == labels

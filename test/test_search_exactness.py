@@ -49,7 +49,7 @@ def test_windowed_beam_search_equals_the_frame_by_frame_thresholded_search(seed,
 @pytest.mark.parametrize("seed, sharpness", [(0, 4.0), (1, 8.0), (2, 2.0)])
 @pytest.mark.parametrize("theta", [1.0, 0.95, 0.3])
 @pytest.mark.parametrize("max_sym", [1, 2, 4])
-@pytest.mark.parametrize("plan", ["select", "mask"])
+@pytest.mark.parametrize("plan", ["select", "mask", "compiled"])
 def test_label_looping_greedy_equals_frame_looping_greedy(seed, sharpness, theta, max_sym, plan):
     model = _random_model("hat", seed, sharpness)
     enc_out, enc_lens = _mixed_batch(model, seed)
@@ -68,17 +68,17 @@ def test_the_windows_settle_most_frames_of_a_blank_heavy_model():
     modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4, hat_blank_threshold=0.95,
                          counters=counters, row_plan="select")
     greedy = SearchCounters.for_lengths(enc_lens)
-    greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, counters=greedy)
+    greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, counters=greedy, row_plan="select")
     assert int(counters.frames_searched.sum()) < int(enc_lens.sum())
     assert int(greedy.frames_searched.sum()) < int(enc_lens.sum())
 
 
-@pytest.mark.parametrize("beam, plan", [(1, "select"), (3, "select"), (3, "compiled")])
+@pytest.mark.parametrize("beam, plan", [(1, "select"), (1, "compiled"), (3, "select"), (3, "compiled")])
 def test_rnnt_searches_equal_the_frame_by_frame_searches(beam, plan):
     model = _random_model("rnnt", 0, 4.0)
     enc_out, enc_lens = _mixed_batch(model, 0)
     if beam == 1:
-        new = [[h] for h in greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, 2)]
+        new = [[h] for h in greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, 2, row_plan=plan)]
         _assert_same(new, [[h] for h in reference_greedy_search(model.joint_network, model.decoder, enc_out,
                                                                  enc_lens, 2)])
     else:

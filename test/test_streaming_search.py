@@ -23,7 +23,8 @@ from test_search_exactness import _mixed_batch, _random_model
 
 CPU = torch.device("cpu")
 LENGTHS = (31, 5, 18, 1, 24)
-SEARCHES = [("beam", "select"), ("beam", "mask"), ("beam", "compiled"), ("greedy", "select"), ("greedy", "mask")]
+SEARCHES = [("beam", "select"), ("beam", "mask"), ("beam", "compiled"), ("greedy", "select"), ("greedy", "mask"),
+            ("greedy", "compiled")]
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +154,9 @@ def test_counters_over_chunks_equal_the_offline_counters_where_the_window_does_n
     if not (search == "beam" and plan == "select" and hat < 1):
         equal.append("frames_searched")
     # joint evaluations count the look-ahead windows' frames, and a chunk's end cuts a window (the next chunk's
-    # starts again): equal only where there is no window, the beam search without HAT thresholding or in the
-    # compiled plan (frame by frame); greedy search with the HAT joint always looks ahead
-    if search == "beam" and (hat == 1.0 or plan == "compiled"):
+    # starts again): equal only where there is no window, the beam search without HAT thresholding and the compiled
+    # plan (frame by frame); the other greedy searches with the HAT joint always look ahead
+    if plan == "compiled" or (search == "beam" and hat == 1.0):
         equal.append("joint_evaluations")
     for name in equal:
         assert torch.equal(getattr(streamed, name), getattr(offline, name)), name

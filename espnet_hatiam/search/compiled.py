@@ -1,4 +1,5 @@
-"""Row plan compiled: the beam search of one stream as one compiled loop (Numba), for the CPU at any batch.
+"""Row plan compiled: the beam search of one stream as one compiled loop (Numba), for the CPU at any batch; greedy
+search is the same loop with K = 1.
 
 The selecting plan (:class:`~espnet_hatiam.search.beam_state.HostBeam`) pays about 37 PyTorch calls a round, most
 of a round's time at the sizes of a beam of 4; here the same algorithm is one machine-code loop per stream, whose
@@ -11,8 +12,9 @@ rest in float32 like the tensors of the PyTorch plans: the hypotheses are theirs
 are within float rounding (tested against the selecting plan on random models).
 
 What it runs: an eval-mode LSTM prediction network (ESPnet ``TransducerDecoder``, any number of layers), a tanh
-joint (HAT or RNN-T), float32 on the CPU, no LM fusion (:meth:`SearchConfig.compiles`); greedy search is the
-same loop with K = 1.
+joint (HAT or RNN-T), float32 on the CPU, no LM fusion (:meth:`SearchConfig.compiles`). Greedy search (K = 1:
+the top-1 of V+1 is the most probable output, ties to blank; at most S labels a frame) gives the frame-looping
+greedy search's path, and the frames its labels were emitted on.
 """
 
 import math
@@ -25,6 +27,7 @@ import torch
 from numba import types
 from numba.typed import Dict
 
+from espnet_hatiam.errors import InputError
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
 from espnet_hatiam.search.frame_skip import blank_logit_bound
@@ -50,8 +53,11 @@ class CompiledBeamSearch:
                  counters: Optional[SearchCounters] = None):
         self.config, self.joint, self.counters, self.batch = config, joint, counters, batch
         self.model, start = _model_arrays(joint, decoder)
-        self.bound = np.float32(blank_logit_bound(config.hat_blank_threshold) if joint.is_factorized else math.inf)
+        # with K = 1 a label can win only where P(blank) < 0.5 (HAT: P(label) <= 1 - P(blank)), as in label-looping greedy
+        theta = config.hat_blank_threshold if config.beam_size > 1 else min(config.hat_blank_threshold, 0.5)
+        self.bound = np.float32(blank_logit_bound(theta) if joint.is_factorized else math.inf)
         self.streams = [_new_stream(config.beam_size, *start) for _ in range(batch)]
+        self.received = [0] * batch  # frames of each stream searched: the first frame of its next chunk
 
     @torch.inference_mode()
     def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
@@ -68,8 +74,9 @@ class CompiledBeamSearch:
                 continue
             counts = np.zeros(3, dtype=np.int64)
             self.streams[b] = _search(np.ascontiguousarray(frames[b, : lens[b]]), *self.model, self.bound,
-                                      config.max_sym_per_frame, float(config.expansion_beam), MAX_ENTRIES, counts,
-                                      *stream)
+                                      config.max_sym_per_frame, float(config.expansion_beam), MAX_ENTRIES,
+                                      self.received[b], counts, *stream)
+            self.received[b] += lens[b]
             if self.counters is not None:
                 self.counters.joint_evaluations[b] += int(counts[0])
                 self.counters.label_projections[b] += int(counts[1])
@@ -78,12 +85,29 @@ class CompiledBeamSearch:
     def nbest(self, nbest: Optional[int] = None) -> List[List[Hypothesis]]:
         """Each stream's ``nbest`` (default ``config.nbest``) best hypotheses so far, best first; changes nothing."""
         n = self.config.nbest if nbest is None else nbest
+        if n > self.config.beam_size:
+            rule = "1 for greedy search" if self.config.beam_size == 1 else f"<= beam_size ({self.config.beam_size})"
+            raise InputError(f"search option 'nbest' must be {rule}, got {n!r}")
         result = []
         for scores, nodes, *_, trie_parent, trie_label, _ in self.streams:
             order = sorted((k for k in range(len(scores)) if scores[k] > -np.inf), key=lambda k: -scores[k])[:n]
             result.append([Hypothesis(_labels(int(nodes[k]), trie_parent, trie_label), float(scores[k]))
                            for k in order])
         return result
+
+    def best(self) -> List[Hypothesis]:
+        """Each stream's best hypothesis so far (greedy search: its path)."""
+        return [nbest[0] for nbest in self.nbest(1)]
+
+    @property
+    def label_frames(self) -> List[List[int]]:
+        """For each stream, the frame of its input (counted over its chunks) each label of its best hypothesis was
+        first emitted on (greedy search: exactly where its path emitted it)."""
+        frames = []
+        for scores, nodes, *_, trie_parent, trie_label, _ in self.streams:
+            best = max(range(len(scores)), key=lambda k: scores[k])
+            frames.append(_labels(int(nodes[best]), trie_parent, trie_label, column=1))
+        return frames
 
 
 _MODEL_ARRAYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # decoder -> (weights key, arrays)
@@ -136,14 +160,15 @@ def _new_stream(beam: int, dec_proj: np.ndarray, h: np.ndarray, c: np.ndarray):
     store_proj[0], store_h[0], store_c[0] = dec_proj, h, c
     entries, children = _new_tables()
     trie_parent = np.zeros(capacity, dtype=np.int64)
-    trie_label = np.zeros(capacity, dtype=np.int64)
+    trie_label = np.zeros((capacity, 2), dtype=np.int64)  # a node's last label and the frame it was first made on
     return scores, nodes, pointer, store_proj, store_h, store_c, 1, entries, children, trie_parent, trie_label, 1
 
 
-def _labels(node: int, trie_parent: np.ndarray, trie_label: np.ndarray) -> List[int]:
+def _labels(node: int, trie_parent: np.ndarray, trie_label: np.ndarray, column: int = 0) -> List[int]:
+    """The labels of ``node``'s sequence, first to last (``column`` 1: the frames they were emitted on)."""
     labels = []
     while node != 0:
-        labels.append(int(trie_label[node]))
+        labels.append(int(trie_label[node, column]))
         node = int(trie_parent[node])
     return labels[::-1]
 
@@ -214,10 +239,11 @@ def _sigmoid(x, out):
 
 @numba.njit(cache=True)
 def _search(frames, out_w, out_b, table, w_ih, w_hh, bias, dec_w_t, dec_b, hat, bound, max_sym, expansion_beam,
-            max_entries, counts, scores, nodes, pointer, store_proj, store_h, store_c, size, entries, children,
+            max_entries, first_frame, counts, scores, nodes, pointer, store_proj, store_h, store_c, size, entries, children,
             trie_parent, trie_label, trie_size):
     """Search ``frames (T, J)`` (projected encoder frames) from the stream's state; returns the new state.
 
+    ``first_frame``: the stream's frames searched before (a node made on frame t records first_frame + t);
     ``counts``: joint evaluations, label projections and frames searched are added to it.
     """
     K = scores.shape[0]
@@ -301,7 +327,8 @@ def _search(frames, out_w, out_b, table, w_ih, w_hh, bias, dec_w_t, dec_b, hat, 
                             trie_parent = _grow(trie_parent, trie_size + 1)
                             trie_label = _grow(trie_label, trie_size + 1)
                         trie_parent[trie_size] = nodes[parent]
-                        trie_label[trie_size] = token
+                        trie_label[trie_size, 0] = token
+                        trie_label[trie_size, 1] = first_frame + t
                         children[key] = trie_size
                         seq = trie_size
                         trie_size += 1

@@ -45,8 +45,9 @@ class SearchConfig:
         "help": "how the frame loop picks its rows: select (reads small host values to skip work: rounds with "
                 "no hypothesis on the frame, prediction-network steps of the rows that did not emit, blank-certain "
                 "runs), mask (every row every round under masks, no host synchronisation: CUDA graphs), "
-                "compiled (beam search only: select's algorithm as one compiled loop per stream, on the CPU, for an "
-                "LSTM prediction network, a tanh joint and no LM), auto (compiled where it runs, else mask on CUDA, "
+                "compiled (select's beam search, and greedy as its beam of 1, as one compiled loop per stream, on the "
+                "CPU, for an LSTM prediction network, a tanh joint and no LM), auto (compiled where it runs, else mask "
+                "on CUDA, "
                 "select elsewhere); all return the same hypotheses (compiled: up to float rounding)"})
     lm_weight: float = field(default=0.0, metadata={"help": "external LM weight (shallow fusion, beam only)"})
     ilm_weight: float = field(default=0.0, metadata={"help": "internal LM weight subtracted with the LM"})
@@ -80,9 +81,9 @@ class SearchConfig:
         for name in ("lm_weight", "ilm_weight"):
             if getattr(self, name) and self.search_type != "beam":
                 refuse(name, "0 unless search_type is beam (LM fusion is in the batched beam search)")
-        if self.row_plan == "compiled" and (self.search_type != "beam" or self.lm_weight):
-            refuse("row_plan", "auto, select or mask unless search_type is beam without an LM (lm_weight 0): "
-                               "compiled is the beam search's")
+        if self.row_plan == "compiled" and (self.search_type == "espnet" or self.lm_weight):
+            refuse("row_plan", "auto, select or mask with search_type espnet or an LM (lm_weight): compiled is the "
+                               "greedy and beam searches' without LM fusion")
 
     def for_joint(self, joint) -> "SearchConfig":
         """This config, refused (``InputError``) where the joint cannot do what it asks."""
@@ -97,8 +98,8 @@ class SearchConfig:
 
     def compiles(self, joint, decoder: torch.nn.Module, device: torch.device, fused: bool) -> bool:
         """True for the compiled row plan: ``row_plan`` compiled (``InputError`` where the model, device or LM
-        fusion rules it out), or auto for a beam search it can run."""
-        if self.row_plan not in ("compiled", "auto") or self.search_type != "beam":
+        fusion rules it out), or auto for a greedy or beam search it can run."""
+        if self.row_plan not in ("compiled", "auto") or self.search_type == "espnet":
             return False
         lacking = _compiled_plan_lacks(joint, decoder, device, fused)
         if lacking and self.row_plan == "compiled":

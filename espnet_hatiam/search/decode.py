@@ -11,7 +11,7 @@ from espnet_hatiam.search.beam import modified_beam_search, open_beam_search
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters, blank_agreement
 from espnet_hatiam.search.frame_skip import iam_frame_skip
-from espnet_hatiam.search.greedy import GreedySearch, greedy_search
+from espnet_hatiam.search.greedy import greedy_search, open_greedy_search
 from espnet_hatiam.search.lm_fusion import RNNLMFusion
 from espnet_hatiam.search.state import Hypothesis, TransducerJoint
 
@@ -65,7 +65,7 @@ class StreamingDecoder:
 
     Each :meth:`extend` skips the chunk's IAM-blank frames (a per-frame decision: the frames a
     whole utterance would keep) and feeds the kept ones to the resumable search
-    (:func:`~espnet_hatiam.search.beam.open_beam_search` or :class:`~espnet_hatiam.search.greedy.GreedySearch`);
+    (:func:`~espnet_hatiam.search.beam.open_beam_search` or :func:`~espnet_hatiam.search.greedy.open_greedy_search`);
     :meth:`nbest` gives the partial (after the last chunk, final) n-best lists. ``counters``, if
     given, accumulates over the chunks: ``frames`` and ``frames_kept`` are added (start them at
     0: ``SearchCounters.for_lengths(torch.zeros(B, dtype=torch.long))``), and the search's counts;
@@ -80,7 +80,7 @@ class StreamingDecoder:
                              f"{config.search_type!r} (ESPnet's BeamSearchTransducer searches whole utterances)")
         self.joint, self.config, self.counters = joint, config.for_joint(joint), counters
         if config.search_type == "greedy":
-            self.search = GreedySearch(joint, decoder, config, batch, device, counters)
+            self.search = open_greedy_search(joint, decoder, config, batch, device, counters)
         else:
             self.search = open_beam_search(joint, decoder, config, batch, device, counters, fusion)
 

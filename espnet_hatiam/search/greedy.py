@@ -1,6 +1,7 @@
 """Batched label-looping greedy transducer search (NeMo, arXiv 2406.06220), exact for HAT:
 :class:`GreedySearch` over a stream's chunks of encoder frames, :func:`greedy_search` over whole utterances."""
 
+import dataclasses
 import math
 from typing import List, Optional
 
@@ -8,6 +9,7 @@ import torch
 
 from espnet_hatiam.errors import InputError
 from espnet_hatiam.search.beam_state import BeamState, EncodedFrames
+from espnet_hatiam.search.compiled import CompiledBeamSearch
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
 from espnet_hatiam.search.frame_skip import WINDOW, blank_certain_run, blank_logit_bound
@@ -38,7 +40,8 @@ def greedy_search(
     the labels at the first frame where one can, and emits there or moves on. The prediction
     network runs once per emitted label. For the RNN-T joint (no separate blank) W = 1: every
     frame is projected. Each utterance has its own frame pointer; ``row_plan`` as in
-    :func:`~espnet_hatiam.search.beam.modified_beam_search` (the masked plan runs T x S steps).
+    :func:`~espnet_hatiam.search.beam.modified_beam_search` (the masked plan runs T x S steps; the compiled plan
+    is the compiled beam search with K = 1, frame by frame: the same path, up to float rounding).
     One :meth:`GreedySearch.extend` over all the frames.
 
     Args:
@@ -57,13 +60,23 @@ def greedy_search(
     (batch, frames), device = enc_out.shape[:2], enc_out.device
     if frame_labels is not None and tuple(frame_labels.shape) != (batch, frames):
         raise ValueError(f"frame_labels must be (B, T) = {(batch, frames)}, got {tuple(frame_labels.shape)}")
-    search = GreedySearch(joint, decoder, config, batch, device, counters)
+    search = open_greedy_search(joint, decoder, config, batch, device, counters)
     search.extend(enc_out, enc_lens)
     if frame_labels is not None:
         flat = [b * frames + f for b in range(batch) for f in search.label_frames[b]]
         added = torch.bincount(torch.tensor(flat, dtype=torch.long), minlength=frame_labels.numel())
         frame_labels += added.view_as(frame_labels).to(frame_labels.device, frame_labels.dtype)
     return search.best()
+
+
+def open_greedy_search(joint: TransducerJoint, decoder: torch.nn.Module, config: SearchConfig, batch: int,
+                       device: torch.device, counters: Optional[SearchCounters] = None):
+    """The resumable greedy search of ``config.row_plan``: :class:`GreedySearch` (select or mask) or the compiled
+    beam search with K = 1 (compiled); both have ``extend``, ``best``, ``nbest`` and ``label_frames``."""
+    config = config.for_joint(joint)
+    if config.compiles(joint, decoder, device, False):
+        return CompiledBeamSearch(joint, decoder, dataclasses.replace(config, beam_size=1), batch, counters)
+    return GreedySearch(joint, decoder, config, batch, device, counters)
 
 
 class GreedySearch:
