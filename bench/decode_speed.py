@@ -22,6 +22,7 @@ searches are built before the timed passes.
 import statistics
 import sys
 import time
+from typing import List
 
 import soundfile
 import torch
@@ -152,6 +153,21 @@ def main():
             f"{_percent(t['frames_searched'], t['frames'])} | "
             f"{_percent(t['label_projections'], t['joint_evaluations'])} | {evals_per_frame} |"
         )
+    for line in plan_agreement(table, hyps):
+        print(line)
+
+
+def plan_agreement(table, hyps) -> List[str]:
+    """For each ``--row_plans`` row, how many utterances' hypotheses differ from the row of the same search in
+    ``auto``'s plan (same thresholds): ``["beam 4, row plan select: 0 of 117 hypotheses differ from beam 4's", ...]``."""
+    lines = []
+    for name, config, plain_name in table:
+        if ", row plan " not in name:
+            continue
+        auto_name = plain_name + (" + dual" if name.endswith(" + dual") else "")
+        differ = sum(hyps[name][key] != hyps[auto_name][key] for key in hyps[name])
+        lines.append(f"{name}: {differ} of {len(hyps[name])} hypotheses differ from {auto_name}'s")
+    return lines
 
 
 def clock(device: str) -> float:
