@@ -114,8 +114,8 @@ _MODEL_ARRAYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # deco
 
 
 def _model_arrays(joint: TransducerJoint, decoder: torch.nn.Module):
-    """``(weights, start)``: the weights the loop reads, as float32 numpy arrays: output layer ``(V+1, J)`` and
-    bias, the LSTM's token table ``(V+1, 4H)``, per-layer ``W_ih^T``, ``W_hh^T`` ``(L, H, 4H)`` (layer 0's input
+    """``(weights, start)``: the weights the loop reads, as float32 numpy arrays: the output layer's blank row
+    ``(J,)``, its label rows and all its rows transposed, ``(J, V)`` and ``(J, V+1)``, and its bias ``(V+1,)``, the LSTM's token table ``(V+1, 4H)``, per-layer ``W_ih^T``, ``W_hh^T`` ``(L, H, 4H)`` (layer 0's input
     weights are in the table: zeros) and biases ``(L, 4H)``, ``W_p^T (H, J)`` and its bias ``(J,)`` (from
     ``project_decoder``), whether the joint is HAT; and the prediction network after the start symbol
     (``dec_proj (J,)``, ``h``, ``c (L, H)``). Made once per model, again when any of its weights change (as
@@ -140,8 +140,8 @@ def _model_arrays(joint: TransducerJoint, decoder: torch.nn.Module):
     def array(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t.detach().float().cpu().numpy())
 
-    weights = (array(weight), array(out_bias), array(table), array(w_ih), array(w_hh), array(bias), array(dec_w_t),
-               array(dec_bias[0]), bool(joint.is_factorized))
+    weights = (array(weight[0]), array(weight[1:].t()), array(weight.t()), array(out_bias), array(table), array(w_ih),
+               array(w_hh), array(bias), array(dec_w_t), array(dec_bias[0]), bool(joint.is_factorized))
     result = weights, (array(dec_proj[0]), array(h[:, 0]), array(c[:, 0]))
     _MODEL_ARRAYS[decoder] = key, result
     return result
@@ -238,21 +238,18 @@ def _sigmoid(x, out):
 
 
 @numba.njit(cache=True)
-def _search(frames, out_w, out_b, table, w_ih, w_hh, bias, dec_w_t, dec_b, hat, bound, max_sym, expansion_beam,
-            max_entries, first_frame, counts, scores, nodes, pointer, store_proj, store_h, store_c, size, entries, children,
-            trie_parent, trie_label, trie_size):
+def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias, dec_w_t, dec_b, hat, bound, max_sym,
+            expansion_beam, max_entries, first_frame, counts, scores, nodes, pointer, store_proj, store_h, store_c, size,
+            entries, children, trie_parent, trie_label, trie_size):
     """Search ``frames (T, J)`` (projected encoder frames) from the stream's state; returns the new state.
 
     ``first_frame``: the stream's frames searched before (a node made on frame t records first_frame + t);
     ``counts``: joint evaluations, label projections and frames searched are added to it.
     """
     K = scores.shape[0]
-    V1 = out_w.shape[0]
+    V1 = w_all_t.shape[1]
     layers, H = w_hh.shape[0], w_hh.shape[1]
     neg_inf = np.float32(-np.inf)
-    w_blank = np.ascontiguousarray(out_w[0])
-    w_label_t = np.ascontiguousarray(out_w[1:].T)  # (J, V)
-    w_all_t = np.ascontiguousarray(out_w.T)  # (J, V+1)
     active = np.zeros(K, dtype=np.bool_)
     log_probs = np.full((K, V1), neg_inf, dtype=np.float32)
     top_val = np.empty(K, dtype=np.float32)
