@@ -181,7 +181,7 @@ def test_the_prediction_store_computes_each_label_sequence_once_and_compacts_wit
     assert trie_nodes[12][1] < trie_nodes[12][0]  # the small store's compactions dropped label-sequence nodes
 
 
-def test_the_compiled_plan_keeps_its_store_and_prefix_tree_bounded_with_the_same_hypotheses(monkeypatch):
+def test_the_compiled_plan_keeps_its_store_and_prefix_tree_links_bounded_with_the_same_hypotheses(monkeypatch):
     """The compiled plan's prediction store, compacted at a small size, keeps only the entries in use and its
     prefix tree only the links of kept sequences, with the frame-by-frame reference's n-best."""
     from espnet_hatiam.search import SearchConfig

@@ -40,7 +40,9 @@ class CompiledBeamSearch:
     """:class:`~espnet_hatiam.search.beam.BeamSearch`'s interface (``extend`` over chunks, ``nbest``) on the
     compiled loop: B streams, each its own beam, prediction store and prefix tree (numpy arrays and typed
     dictionaries held between chunks). Batching buys nothing here (a stream's round has no per-call cost to share),
-    so the streams are searched one after another.
+    so the streams are searched one after another. The prediction store and the prefix tree's links are kept to the
+    sequences in use (compacted at ``MAX_ENTRIES``); the tree's node arrays (16 bytes a sequence ever made) grow
+    with the stream.
 
     Args:
         config: ``beam_size`` (greedy: 1), ``nbest``, ``max_sym_per_frame``, ``hat_blank_threshold``,
@@ -51,6 +53,7 @@ class CompiledBeamSearch:
 
     def __init__(self, joint: TransducerJoint, decoder: torch.nn.Module, config: SearchConfig, batch: int,
                  counters: Optional[SearchCounters] = None):
+        config = config.for_joint(joint)
         self.config, self.joint, self.counters, self.batch = config, joint, counters, batch
         self.model, start = _model_arrays(joint, decoder)
         # with K = 1 a label can win only where P(blank) < 0.5 (HAT: P(label) <= 1 - P(blank)), as in label-looping greedy
@@ -101,8 +104,9 @@ class CompiledBeamSearch:
 
     @property
     def label_frames(self) -> List[List[int]]:
-        """For each stream, the frame of its input (counted over its chunks) each label of its best hypothesis was
-        first emitted on (greedy search: exactly where its path emitted it)."""
+        """For each stream, the frame of its input (counted over its chunks) on which the prefix-tree node of each
+        label of its best hypothesis was made: exactly where the path emitted it for greedy search (K = 1), the first
+        hypothesis to make that sequence for a beam."""
         frames = []
         for scores, nodes, *_, trie_parent, trie_label, _ in self.streams:
             best = max(range(len(scores)), key=lambda k: scores[k])

@@ -48,7 +48,8 @@ def greedy_search(
         joint: HAT or RNN-T joint network; decoder: ESPnet ``TransducerDecoder``.
         enc_out: ``(B, T, De)``; enc_lens: ``(B,)``.
         counters: if given, ``joint_evaluations`` (window frames whose blank logit was computed),
-            ``label_projections`` and ``frames_searched`` (frames labels were projected on) are added to it.
+            ``label_projections`` and ``frames_searched`` (frames labels were projected on) are added to it; the
+            compiled plan counts as its beam search does (a joint evaluation per row and round, every frame searched).
         frame_labels: if given, a ``(B, T)`` integer tensor (any device), in input order, to which the
             number of labels the path emitted on each frame is added.
 
