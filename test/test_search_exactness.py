@@ -218,3 +218,16 @@ def test_the_compiled_plan_follows_weights_changed_in_place():
     after = modified_beam_search(*args, nbest=2, row_plan="compiled")
     _assert_same(after, modified_beam_search(*args, nbest=2, row_plan="select"))
     assert [[h.token_ids for h in n] for n in after] != [[h.token_ids for h in n] for n in before]
+
+
+def test_the_install_time_warm_up_compiles_the_signature_a_search_uses():
+    """tools/install.sh's warm_up compiles the loop a real search then calls (no second compilation, which would
+    cost a user's first decode 15-30 s)."""
+    from espnet_hatiam.search import compiled
+
+    compiled.warm_up()
+    model = _random_model("hat", 0, 4.0)
+    enc_out, enc_lens = _mixed_batch(model, 0)
+    modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4, row_plan="compiled")
+    greedy_search(model.joint_network, model.decoder, enc_out, enc_lens, row_plan="compiled")
+    assert len(compiled._search.signatures) == 1

@@ -42,5 +42,7 @@ for name in ("taggers/averaged_perceptron_tagger_eng.zip", "corpora/cmudict.zip"
         path.parent.mkdir(parents=True, exist_ok=True)
         zipfile.ZipFile(path, "w").close()
 PY
+# The searches' compiled loop, compiled once here and cached by Numba (the first decode then starts at once).
+"${venv}/bin/python" -c "from espnet_hatiam.search.compiled import warm_up; warm_up()"
 "${venv}/bin/python" -c "import torch, torchaudio, espnet2, espnet_hatiam; print('torch', torch.__version__, '| torchaudio', torchaudio.__version__, '| espnet_hatiam', espnet_hatiam.__version__)"
 echo "${want}" > "${stamp}"
