@@ -212,3 +212,10 @@ def test_espnets_search_does_not_stream_and_greedy_has_one_best(model):
     decoder = StreamingDecoder(model.joint_network, model.decoder, SearchConfig(search_type="greedy"), 2, CPU)
     with pytest.raises(InputError, match="'nbest' must be 1"):
         decoder.nbest(2)
+
+
+@pytest.mark.parametrize("search, plan", SEARCHES)
+def test_a_chunk_of_the_wrong_batch_is_refused_with_its_shape(model, search, plan):
+    decoder = StreamingDecoder(model.joint_network, model.decoder, _config(search, plan), 2, CPU)
+    with pytest.raises(ValueError, match=r"a chunk of 2 streams must be \(B, C, De\), got \(3, 4, 32\)"):
+        decoder.search.extend(torch.zeros(3, 4, 32), torch.tensor([4, 4, 4]))

@@ -13,7 +13,7 @@ from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
 from espnet_hatiam.search.frame_skip import WINDOW, WindowBackoff, blank_certain_run, blank_logit_bound
 from espnet_hatiam.search.lm_fusion import RNNLMFusion
-from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint
+from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint, chunk_frames
 
 
 @torch.inference_mode()
@@ -129,9 +129,7 @@ class BeamSearch:
     @torch.inference_mode()
     def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
         """Search each stream's next ``enc_lens[b]`` frames (0 allowed) of the chunk ``enc_out (B, C, De)``."""
-        if enc_out.dim() != 3 or enc_out.size(0) != self.beam.batch:
-            raise ValueError(f"a chunk of {self.beam.batch} streams must be (B, C, De), got {tuple(enc_out.shape)}")
-        frames = enc_out.size(1)
+        frames = chunk_frames(enc_out, self.beam.batch)
         if frames == 0:
             return
         beam, joint, fusion, windowed, masked, bound = (self.beam, self.joint, self.fusion, self.windowed,

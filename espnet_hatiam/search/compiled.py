@@ -31,7 +31,7 @@ from espnet_hatiam.errors import InputError
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
 from espnet_hatiam.search.frame_skip import blank_logit_bound
-from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint, lstm_step_weights
+from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint, chunk_frames, lstm_step_weights
 
 MAX_ENTRIES = 4096  # prediction store entries kept before a compaction (as the selecting plan's store)
 
@@ -65,9 +65,7 @@ class CompiledBeamSearch:
     @torch.inference_mode()
     def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
         """Search each stream's next ``enc_lens[b]`` frames (0 allowed) of the chunk ``enc_out (B, C, De)``."""
-        if enc_out.dim() != 3 or enc_out.size(0) != self.batch:
-            raise ValueError(f"a chunk of {self.batch} streams must be (B, C, De), got {tuple(enc_out.shape)}")
-        if enc_out.size(1) == 0:
+        if chunk_frames(enc_out, self.batch) == 0:
             return
         frames = self.joint.project_encoder(enc_out).float().numpy()  # (B, C, J)
         lens = enc_lens.tolist()

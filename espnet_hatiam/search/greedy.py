@@ -13,7 +13,7 @@ from espnet_hatiam.search.compiled import CompiledBeamSearch
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
 from espnet_hatiam.search.frame_skip import WINDOW, blank_certain_run, blank_logit_bound
-from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint
+from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint, chunk_frames
 
 
 @torch.inference_mode()
@@ -116,9 +116,7 @@ class GreedySearch:
     @torch.inference_mode()
     def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
         """Search each stream's next ``enc_lens[b]`` frames (0 allowed) of the chunk ``enc_out (B, C, De)``."""
-        if enc_out.dim() != 3 or enc_out.size(0) != self.batch:
-            raise ValueError(f"a chunk of {self.batch} streams must be (B, C, De), got {tuple(enc_out.shape)}")
-        if enc_out.size(1) == 0:
+        if chunk_frames(enc_out, self.batch) == 0:
             return
         encoded = EncodedFrames(self.joint, enc_out, enc_lens, self.width)
         if self.select:

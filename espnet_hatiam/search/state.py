@@ -8,6 +8,13 @@ import torch
 State = Tuple[torch.Tensor, Optional[torch.Tensor]]  # (h, c), each (layers, N, H); c None for GRU/RNN
 
 
+def chunk_frames(enc_out: torch.Tensor, batch: int) -> int:
+    """The frames C of a resumable search's chunk ``enc_out (B, C, De)`` of ``batch`` streams (``ValueError`` if not)."""
+    if enc_out.dim() != 3 or enc_out.size(0) != batch:
+        raise ValueError(f"a chunk of {batch} streams must be (B, C, De), got {tuple(enc_out.shape)}")
+    return enc_out.size(1)
+
+
 class Hypothesis(NamedTuple):
     """A label sequence (no blanks, no start symbol) and its model log-probability."""
 
