@@ -52,7 +52,8 @@ def test_thresholds_of_one_return_exactly_the_plain_search(model, beam):
     off, counters = _search(model, kept, kept_lens, beam, hat_blank_threshold=1.0)
     assert off == plain
     assert any(h[0].token_ids for h in plain), "the test model should emit labels"
-    if beam > 1:  # greedy projects the labels only where one can win (P(blank) < 0.5)
+    if beam > 1:  # the selecting plan projects every row's labels (greedy: only where one can win, P(blank) < 0.5)
+        _, counters = _search(model, kept, kept_lens, beam, hat_blank_threshold=1.0, row_plan="select")
         assert torch.equal(counters.label_projections, counters.joint_evaluations)
 
 

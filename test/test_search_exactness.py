@@ -200,10 +200,33 @@ def test_the_compiled_plan_keeps_its_store_and_prefix_tree_links_bounded_with_th
         search.extend(enc_out, enc_lens)
         _assert_same(search.nbest(), reference)
         # per stream: store entries, stored sequences, prefix-tree links, nodes made
-        held[max_entries] = [(s[6], len(s[7]), len(s[8]), s[11]) for s in search.streams]
+        held[max_entries] = [(s.size, len(s.entries), len(s.children), s.trie_size) for s in search.streams]
     for (size, sequences, links, made), (small_size, _, small_links, small_made) in zip(held[4096], held[12]):
         assert size == sequences > 20  # one entry per sequence computed, in a search with labels
         assert small_size <= 12 and small_links < small_made - 1  # bounded; links of dropped sequences gone
+
+
+@pytest.mark.parametrize("theta", [1.0, 0.9])
+def test_the_compiled_plan_projects_only_labels_that_can_enter_the_top_k_with_the_same_hypotheses(theta):
+    """A HAT row's labels score at most its score + log P(not blank): where that is below the K best candidates
+    offered (each row's blank first, best row first), they are not projected; a row below them is not evaluated at
+    all (nor its new sequence's LSTM step made). Same n-best and scores as the frame-by-frame search, which projects
+    the labels of every row below theta."""
+    from espnet_hatiam.search import SearchConfig, SearchCounters
+    from espnet_hatiam.search.compiled import CompiledBeamSearch
+
+    model = _random_model("hat", 3, 4.0)
+    enc_out, enc_lens = _mixed_batch(model, 3, lengths=(50, 37, 12))
+    reference_counters, counters = SearchCounters.for_lengths(enc_lens), SearchCounters.for_lengths(enc_lens)
+    reference = reference_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, 4, nbest=4,
+                                      hat_blank_threshold=theta, counters=reference_counters)
+    search = CompiledBeamSearch(model.joint_network, model.decoder,
+                                SearchConfig(nbest=4, hat_blank_threshold=theta, row_plan="compiled"), 3, counters)
+    search.extend(enc_out, enc_lens)
+    _assert_same(search.nbest(), reference)
+    assert any(nbest[0].token_ids for nbest in reference), "the test model should emit labels"
+    assert counters.joint_evaluations.sum() <= reference_counters.joint_evaluations.sum()
+    assert counters.label_projections.sum() < 0.9 * reference_counters.label_projections.sum()
 
 
 def test_the_compiled_plan_follows_weights_changed_in_place():

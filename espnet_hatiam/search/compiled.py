@@ -7,7 +7,10 @@ time is its arithmetic (the joint's products, the LSTM steps) and a few scalar o
 expansion beam, merge (exact comparison of label sequences, as prefix-tree nodes) and prediction store (a label
 sequence computed once) as :class:`~espnet_hatiam.search.beam.BeamSearch` with the selecting plan; HAT-blank
 thresholding frame by frame (a blank-certain frame costs K blank logits, no label projection), which is the
-frame-by-frame thresholded search that the windowed one reproduces. The products run in float32 through BLAS, the
+frame-by-frame thresholded search that the windowed one reproduces. Work that cannot change the top K is not done:
+rows are evaluated best first, each HAT row's blank candidate offered before any labels; a row whose score is below
+the K best candidates offered so far is not evaluated, a HAT row's labels (at most score + log P(not blank)) are not
+projected when below them, and a new label sequence's LSTM step waits until its row is evaluated. The products run in float32 through BLAS, the
 rest in float32 like the tensors of the PyTorch plans: the hypotheses are theirs but where two candidates' scores
 are within float rounding (tested against the selecting plan on random models).
 
@@ -19,7 +22,7 @@ greedy search's path, and the frames its labels were emitted on.
 
 import math
 import weakref
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import numba
 import numpy as np
@@ -36,6 +39,24 @@ from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, Transducer
 MAX_ENTRIES = 4096  # prediction store entries kept before a compaction (as the selecting plan's store)
 
 
+class _Stream(NamedTuple):
+    """A stream's search state between chunks (what :func:`_search` takes and returns)."""
+
+    scores: np.ndarray  # (K,) float32, -inf: an empty slot
+    nodes: np.ndarray  # (K,) each row's label sequence (prefix-tree node)
+    pointer: np.ndarray  # (K,) each row's store entry (a pending row: its parent's)
+    pending: np.ndarray  # (K,) a row's last label while its sequence's LSTM step waits (0: none)
+    store_proj: np.ndarray  # (N, J) prediction store: W_p g of each stored sequence
+    store_h: np.ndarray  # (N, L, H)
+    store_c: np.ndarray  # (N, L, H)
+    size: int  # store entries in use
+    entries: Dict  # prefix-tree node -> store entry
+    children: Dict  # node * (V+1) + label -> child node
+    trie_parent: np.ndarray  # (nodes,) a node's parent
+    trie_label: np.ndarray  # (nodes, 2) a node's last label and the frame it was first made on
+    trie_size: int  # nodes made
+
+
 class CompiledBeamSearch:
     """:class:`~espnet_hatiam.search.beam.BeamSearch`'s interface (``extend`` over chunks, ``nbest``) on the
     compiled loop: B streams, each its own beam, prediction store and prefix tree (numpy arrays and typed
@@ -48,7 +69,8 @@ class CompiledBeamSearch:
         config: ``beam_size`` (greedy: 1), ``nbest``, ``max_sym_per_frame``, ``hat_blank_threshold``,
             ``expansion_beam``. batch: B streams. counters: as in ``BeamSearch``; ``frames_searched`` counts every
             frame (each is visited; a blank-certain one costs K blank logits), ``joint_evaluations`` the rows whose
-            joint hidden was computed, ``label_projections`` the rows whose label logits were.
+            joint hidden was computed, ``label_projections`` the rows whose label logits were (fewer than the
+            selecting plan's: rows and labels that cannot enter the top K are passed).
     """
 
     def __init__(self, joint: TransducerJoint, decoder: torch.nn.Module, config: SearchConfig, batch: int,
@@ -74,9 +96,9 @@ class CompiledBeamSearch:
             if lens[b] == 0:
                 continue
             counts = np.zeros(3, dtype=np.int64)
-            self.streams[b] = _search(np.ascontiguousarray(frames[b, : lens[b]]), *self.model, self.bound,
+            self.streams[b] = _Stream(*_search(np.ascontiguousarray(frames[b, : lens[b]]), *self.model, self.bound,
                                       config.max_sym_per_frame, float(config.expansion_beam), MAX_ENTRIES,
-                                      self.received[b], counts, *stream)
+                                      self.received[b], counts, *stream))
             self.received[b] += lens[b]
             if self.counters is not None:
                 self.counters.joint_evaluations[b] += int(counts[0])
@@ -90,10 +112,11 @@ class CompiledBeamSearch:
             rule = "1 for greedy search" if self.config.beam_size == 1 else f"<= beam_size ({self.config.beam_size})"
             raise InputError(f"search option 'nbest' must be {rule}, got {n!r}")
         result = []
-        for scores, nodes, *_, trie_parent, trie_label, _ in self.streams:
+        for stream in self.streams:
+            scores = stream.scores
             order = sorted((k for k in range(len(scores)) if scores[k] > -np.inf), key=lambda k: -scores[k])[:n]
-            result.append([Hypothesis(_labels(int(nodes[k]), trie_parent, trie_label), float(scores[k]))
-                           for k in order])
+            result.append([Hypothesis(_labels(int(stream.nodes[k]), stream.trie_parent, stream.trie_label),
+                                      float(scores[k])) for k in order])
         return result
 
     def best(self) -> List[Hypothesis]:
@@ -106,9 +129,9 @@ class CompiledBeamSearch:
         label of its best hypothesis was made: exactly where the path emitted it for greedy search (K = 1), the first
         hypothesis to make that sequence for a beam."""
         frames = []
-        for scores, nodes, *_, trie_parent, trie_label, _ in self.streams:
-            best = max(range(len(scores)), key=lambda k: scores[k])
-            frames.append(_labels(int(nodes[best]), trie_parent, trie_label, column=1))
+        for stream in self.streams:
+            best = int(np.argmax(stream.scores))
+            frames.append(_labels(int(stream.nodes[best]), stream.trie_parent, stream.trie_label, column=1))
         return frames
 
 
@@ -149,21 +172,19 @@ def _model_arrays(joint: TransducerJoint, decoder: torch.nn.Module):
     return result
 
 
-def _new_stream(beam: int, dec_proj: np.ndarray, h: np.ndarray, c: np.ndarray):
+def _new_stream(beam: int, dec_proj: np.ndarray, h: np.ndarray, c: np.ndarray) -> _Stream:
     """A stream's state before its first frame: slot 0 holds the empty sequence (score 0, store entry 0)."""
     scores = np.full(beam, -np.inf, dtype=np.float32)
     scores[0] = 0.0
-    nodes = np.zeros(beam, dtype=np.int64)
-    pointer = np.zeros(beam, dtype=np.int64)
     capacity = 64
     store_proj = np.zeros((capacity, dec_proj.shape[0]), dtype=np.float32)
     store_h = np.zeros((capacity,) + h.shape, dtype=np.float32)
     store_c = np.zeros((capacity,) + c.shape, dtype=np.float32)
     store_proj[0], store_h[0], store_c[0] = dec_proj, h, c
     entries, children = _new_tables()
-    trie_parent = np.zeros(capacity, dtype=np.int64)
-    trie_label = np.zeros((capacity, 2), dtype=np.int64)  # a node's last label and the frame it was first made on
-    return scores, nodes, pointer, store_proj, store_h, store_c, 1, entries, children, trie_parent, trie_label, 1
+    rows = np.zeros(beam, dtype=np.int64)
+    return _Stream(scores, rows, rows.copy(), rows.copy(), store_proj, store_h, store_c, 1, entries, children,
+                   np.zeros(capacity, dtype=np.int64), np.zeros((capacity, 2), dtype=np.int64), 1)
 
 
 def warm_up() -> None:
@@ -254,8 +275,8 @@ def _sigmoid(x, out):
 
 @numba.njit(cache=True)
 def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias, dec_w_t, dec_b, hat, bound, max_sym,
-            expansion_beam, max_entries, first_frame, counts, scores, nodes, pointer, store_proj, store_h, store_c, size,
-            entries, children, trie_parent, trie_label, trie_size):
+            expansion_beam, max_entries, first_frame, counts, scores, nodes, pointer, pending, store_proj, store_h, store_c,
+            size, entries, children, trie_parent, trie_label, trie_size):
     """Search ``frames (T, J)`` (projected encoder frames) from the stream's state; returns the new state.
 
     ``first_frame``: the stream's frames searched before (a node made on frame t records first_frame + t);
@@ -273,31 +294,66 @@ def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias,
     new_nodes = np.empty(K, dtype=np.int64)
     new_pointer = np.empty(K, dtype=np.int64)
     new_active = np.empty(K, dtype=np.bool_)
-    emitted = np.empty(K, dtype=np.int64)  # the token a kept row emitted, 0: none
-    hidden = np.empty(frames.shape[1], dtype=np.float32)  # a row's joint hidden
+    new_pending = np.empty(K, dtype=np.int64)
+    order = np.empty(K, dtype=np.int64)  # the rows on the frame, best first
+    kth = np.empty(K, dtype=np.float32)  # the K best candidate scores offered, best first
+    hidden = np.empty((K, frames.shape[1]), dtype=np.float32)  # each row's joint hidden
+    not_blank = np.empty(K, dtype=np.float32)  # a HAT row's log P(not blank)
+    deferred = np.empty(K, dtype=np.int64)
     for t in range(frames.shape[0]):
         counts[2] += 1
         for k in range(K):
             active[k] = scores[k] > neg_inf
         for s in range(max_sym):
-            # expand: the V+1 log-probs of the rows on the frame; a row off it competes unchanged (blank at no cost)
+            # expand, best row first: the V+1 log-probs of the rows on the frame; a row off it competes unchanged
+            # (blank at no cost). ``kth`` holds the K best candidate scores offered so far: a row, or a HAT row's
+            # labels (whose scores are at most score + log P(not blank)), that cannot beat it cannot enter the top K,
+            # so is not evaluated (and a row's new sequence gets its LSTM step only when the row is evaluated)
+            kth[:] = neg_inf
+            n_rows = 0
             for k in range(K):
                 log_probs[k, :] = neg_inf
+                if scores[k] == neg_inf:
+                    continue
                 if not active[k]:
                     log_probs[k, 0] = 0.0
+                    _offer(kth, scores[k])
                     continue
+                i = n_rows
+                while i > 0 and scores[order[i - 1]] < scores[k]:
+                    order[i] = order[i - 1]
+                    i -= 1
+                order[i] = k
+                n_rows += 1
+            n_deferred = 0  # HAT rows whose labels wait: projected before a row's LSTM step, or at the end
+            for o in range(n_rows):
+                k = order[o]
+                if scores[k] < kth[K - 1]:
+                    continue
+                if pending[k] != 0:
+                    n_deferred = _project_labels(deferred, n_deferred, scores, not_blank, hidden, w_label_t, out_b,
+                                                 log_probs, kth, counts)
+                    if scores[k] < kth[K - 1]:
+                        continue
+                    store_proj, store_h, store_c, size = _store_sequence(
+                        k, nodes, pointer, pending, table, w_ih, w_hh, bias, dec_w_t, dec_b, store_proj, store_h,
+                        store_c, size, max_entries, entries, children, trie_parent, trie_size, layers, H)
                 counts[0] += 1
-                _tanh(frames[t] + store_proj[pointer[k]], hidden)
+                _tanh(frames[t] + store_proj[pointer[k]], hidden[k])
                 if hat:
-                    blank_logit = np.dot(w_blank, hidden) + out_b[0]
+                    blank_logit = np.dot(w_blank, hidden[k]) + out_b[0]
                     log_probs[k, 0] = _log_sigmoid(blank_logit)
+                    _offer(kth, scores[k] + log_probs[k, 0])
                     if blank_logit < bound:  # labels only where P(blank) < theta
-                        counts[1] += 1
-                        labels = _log_softmax(np.dot(hidden, w_label_t) + out_b[1:])
-                        log_probs[k, 1:] = labels + _log_sigmoid(-blank_logit)
+                        not_blank[k] = _log_sigmoid(-blank_logit)
+                        deferred[n_deferred] = k
+                        n_deferred += 1
                 else:
                     counts[1] += 1
-                    log_probs[k, :] = _log_softmax(np.dot(hidden, w_all_t) + out_b)
+                    log_probs[k, :] = _log_softmax(np.dot(hidden[k], w_all_t) + out_b)
+                    for v in range(V1):
+                        _offer(kth, scores[k] + log_probs[k, v])
+            _project_labels(deferred, n_deferred, scores, not_blank, hidden, w_label_t, out_b, log_probs, kth, counts)
             # top-K of the K x (V+1) candidates, best first (ties: the lower flat index first)
             top_val[:] = neg_inf
             top_idx[:] = -1
@@ -319,11 +375,10 @@ def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias,
             # merge: candidates with the same label sequence and the same frame position (log-sum-exp into the best)
             more = s + 1 < max_sym
             any_active = False
-            n_new = 0
             for i in range(K):
                 new_scores[i] = neg_inf
                 new_active[i] = False
-                emitted[i] = 0
+                new_pending[i] = 0
                 if top_val[i] == neg_inf:
                     new_nodes[i] = 0
                     new_pointer[i] = 0
@@ -347,6 +402,7 @@ def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias,
                 stays = token != 0 and more and np.float64(top_val[i]) >= np.float64(top_val[0]) - expansion_beam
                 new_nodes[i] = seq
                 new_pointer[i] = pointer[parent]
+                new_pending[i] = pending[parent] if token == 0 else 0
                 first = -1
                 for j in range(i):
                     if new_scores[j] > neg_inf and new_nodes[j] == seq and new_active[j] == stays:
@@ -360,49 +416,70 @@ def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias,
                 new_scores[i] = top_val[i]
                 new_active[i] = stays
                 any_active = any_active or stays
-                if token != 0:
-                    emitted[i] = token
-                    n_new += 1
-            # advance: rows that emitted point at their sequence's store entry, computed if new (once per sequence)
-            if n_new > 0:
-                missing = 0
-                for i in range(K):
-                    if emitted[i] != 0:
-                        if new_nodes[i] in entries:
-                            new_pointer[i] = entries[new_nodes[i]]
-                        else:
-                            missing += 1
-                if missing > 0:
-                    if size + missing > max_entries:
-                        size = _compact(new_pointer, new_nodes, emitted, store_proj, store_h, store_c, entries,
-                                        children, trie_parent, trie_size)
-                    if size + missing > store_proj.shape[0]:
-                        store_proj = _grow(store_proj, size + missing)
-                        store_h = _grow(store_h, size + missing)
-                        store_c = _grow(store_c, size + missing)
-                    rows = np.empty(missing, dtype=np.int64)
-                    tokens = np.empty(missing, dtype=np.int64)
-                    n = 0
-                    for i in range(K):
-                        if emitted[i] != 0 and new_nodes[i] not in entries:
-                            entries[new_nodes[i]] = size + n  # a sequence twice in the top-K: computed once
-                            rows[n] = new_pointer[i]
-                            tokens[n] = emitted[i]
-                            n += 1
-                    _lstm_step(rows[:n], tokens[:n], table, w_ih, w_hh, bias, dec_w_t, dec_b, store_proj, store_h,
-                               store_c, size, layers, H)
-                    size += n
-                    for i in range(K):
-                        if emitted[i] != 0:
-                            new_pointer[i] = entries[new_nodes[i]]
+                if token != 0:  # its state: the store's, or the parent's entry and the token (pending)
+                    if seq in entries:
+                        new_pointer[i] = entries[seq]
+                    else:
+                        new_pending[i] = token
             scores[:] = new_scores.astype(np.float32)
             nodes[:] = new_nodes
             pointer[:] = new_pointer
+            pending[:] = new_pending
             active[:] = new_active
             if not any_active:
                 break
-    return (scores, nodes, pointer, store_proj, store_h, store_c, size, entries, children, trie_parent, trie_label,
-            trie_size)
+    return (scores, nodes, pointer, pending, store_proj, store_h, store_c, size, entries, children, trie_parent,
+            trie_label, trie_size)
+
+
+@numba.njit(cache=True)
+def _project_labels(deferred, n_deferred, scores, not_blank, hidden, w_label_t, out_b, log_probs, kth, counts):
+    """The label log-probs of the HAT rows ``deferred[:n_deferred]`` (best first) whose labels can still reach the top
+    K (a label's score is at most the row's score + log P(not blank)); the others' stay -inf. Returns 0: none wait."""
+    for i in range(n_deferred):
+        k = deferred[i]
+        if scores[k] + not_blank[k] < kth[kth.shape[0] - 1]:
+            continue
+        counts[1] += 1
+        log_probs[k, 1:] = _log_softmax(np.dot(hidden[k], w_label_t) + out_b[1:]) + not_blank[k]
+        for v in range(1, log_probs.shape[1]):
+            _offer(kth, scores[k] + log_probs[k, v])
+    return 0
+
+
+@numba.njit(cache=True)
+def _offer(kth, value):
+    """Insert a candidate score into ``kth``, the K best offered so far (descending)."""
+    K = kth.shape[0]
+    if value <= kth[K - 1]:
+        return
+    i = K - 1
+    while i > 0 and kth[i - 1] < value:
+        kth[i] = kth[i - 1]
+        i -= 1
+    kth[i] = value
+
+
+@numba.njit(cache=True)
+def _store_sequence(k, nodes, pointer, pending, table, w_ih, w_hh, bias, dec_w_t, dec_b, store_proj, store_h, store_c,
+                    size, max_entries, entries, children, trie_parent, trie_size, layers, H):
+    """Row ``k``'s pending sequence stored (its LSTM step from its parent's entry, unless another row stored it
+    first) and pointed at; returns the store (grown or compacted) and its size."""
+    node = nodes[k]
+    if node not in entries:
+        if size + 1 > max_entries:
+            size = _compact(pointer, nodes, store_proj, store_h, store_c, entries, children, trie_parent, trie_size)
+        if size + 1 > store_proj.shape[0]:
+            store_proj = _grow(store_proj, size + 1)
+            store_h = _grow(store_h, size + 1)
+            store_c = _grow(store_c, size + 1)
+        _lstm_step(pointer[k : k + 1], pending[k : k + 1], table, w_ih, w_hh, bias, dec_w_t, dec_b, store_proj,
+                   store_h, store_c, size, layers, H)
+        entries[node] = size
+        size += 1
+    pointer[k] = entries[node]
+    pending[k] = 0
+    return store_proj, store_h, store_c, size
 
 
 @numba.njit(cache=True)
@@ -432,7 +509,7 @@ def _lstm_step(rows, tokens, table, w_ih, w_hh, bias, dec_w_t, dec_b, store_proj
 
 
 @numba.njit(cache=True)
-def _compact(pointer, nodes, emitted, store_proj, store_h, store_c, entries, children, trie_parent, trie_size):
+def _compact(pointer, nodes, store_proj, store_h, store_c, entries, children, trie_parent, trie_size):
     """Keep only the store entries ``pointer`` holds (renumbered in place; a row that emitted a sequence not yet
     stored points at its parent's entry), the entries of the rows' stored sequences, and the prefix-tree links of
     the rows' sequences and their prefixes. Returns the store's new size."""
