@@ -229,6 +229,37 @@ def test_the_compiled_plan_projects_only_labels_that_can_enter_the_top_k_with_th
     assert counters.label_projections.sum() < 0.9 * reference_counters.label_projections.sum()
 
 
+@pytest.mark.parametrize("joint_type", ["hat", "rnnt"])
+@pytest.mark.parametrize("search_type", ["beam", "greedy"])
+def test_the_compiled_plan_drops_the_frames_iam_frame_skip_drops_inside_its_loop(joint_type, search_type):
+    """The compiled loop decides IAM frame skipping frame by frame from the projected frame: the hypotheses and kept
+    frames of ``iam_frame_skip``'s pass followed by a search of the kept frames (the selecting plan)."""
+    from espnet_hatiam.search import SearchConfig, SearchCounters, decode_encoded
+    from espnet_hatiam.search.frame_skip import iam_frame_skip
+
+    model = _random_model(joint_type, 4, 4.0)
+    enc_out, enc_lens = _mixed_batch(model, 4, lengths=(40, 23, 9))
+    joint = model.joint_network
+    with torch.no_grad():  # about half the frames dropped; no frame near the threshold (float rounding)
+        probs = joint.iam_blank_log_prob(enc_out).exp().flatten().sort().values
+    middle = probs.numel() // 2
+    threshold = float(probs[middle - 1] + probs[middle]) / 2
+    kept, kept_lens = iam_frame_skip(joint, enc_out, enc_lens, threshold)
+    results = {}
+    for plan in ("select", "compiled"):
+        counters = SearchCounters.for_lengths(enc_lens)
+        config = SearchConfig(search_type=search_type, beam_size=4 if search_type == "beam" else 1, nbest=1,
+                              iam_blank_threshold=threshold, row_plan=plan)
+        results[plan] = decode_encoded(joint, model.decoder, enc_out, enc_lens, config, counters)
+        assert torch.equal(counters.frames_kept, kept_lens.long())
+    reference = decode_encoded(joint, model.decoder, kept, kept_lens,
+                               SearchConfig(search_type=search_type, beam_size=4 if search_type == "beam" else 1,
+                                            nbest=1, row_plan="select"))
+    _assert_same(results["compiled"], reference)
+    _assert_same(results["select"], reference)
+    assert 0 < int(kept_lens.sum()) < int(enc_lens.sum())
+
+
 def test_the_compiled_plan_follows_weights_changed_in_place():
     """Its weight arrays are made once per model and again after an in-place update (an optimiser step)."""
     model = _random_model("hat", 2, 4.0)

@@ -11,7 +11,7 @@ from espnet_hatiam.search.beam_state import NEG_INF, EncodedFrames, HostBeam, Ma
 from espnet_hatiam.search.compiled import CompiledBeamSearch
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
-from espnet_hatiam.search.frame_skip import WINDOW, WindowBackoff, blank_certain_run, blank_logit_bound
+from espnet_hatiam.search.frame_skip import WINDOW, WindowBackoff, blank_certain_run, blank_logit_bound, iam_frame_skip
 from espnet_hatiam.search.lm_fusion import RNNLMFusion
 from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint, chunk_frames
 
@@ -129,7 +129,11 @@ class BeamSearch:
     @torch.inference_mode()
     def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
         """Search each stream's next ``enc_lens[b]`` frames (0 allowed) of the chunk ``enc_out (B, C, De)``."""
-        frames = chunk_frames(enc_out, self.beam.batch)
+        if chunk_frames(enc_out, self.beam.batch) == 0:
+            return
+        enc_out, enc_lens = iam_frame_skip(self.joint, enc_out, enc_lens, self.config.iam_blank_threshold,
+                                           self.counters)
+        frames = enc_out.size(1)
         if frames == 0:
             return
         beam, joint, fusion, windowed, masked, bound = (self.beam, self.joint, self.fusion, self.windowed,

@@ -10,9 +10,11 @@ thresholding frame by frame (a blank-certain frame costs K blank logits, no labe
 frame-by-frame thresholded search that the windowed one reproduces. Work that cannot change the top K is not done:
 rows are evaluated best first, each HAT row's blank candidate offered before any labels; a row whose score is below
 the K best candidates offered so far is not evaluated, a HAT row's labels (at most score + log P(not blank)) are not
-projected when below them, and a new label sequence's LSTM step waits until its row is evaluated. The products run in float32 through BLAS, the
-rest in float32 like the tensors of the PyTorch plans: the hypotheses are theirs but where two candidates' scores
-are within float rounding (tested against the selecting plan on random models).
+projected when below them, and a new label sequence's LSTM step waits until its row is evaluated. IAM frame
+skipping is decided in the loop, a frame at a time, from the projected frame (the IAM's blank logit: one dot
+product), instead of a PyTorch pass before it. The products run in float32 through BLAS, the rest in float32 like
+the tensors of the PyTorch plans: the hypotheses are theirs but where two candidates' scores are within float
+rounding (tested against the selecting plan on random models).
 
 What it runs: an eval-mode LSTM prediction network (ESPnet ``TransducerDecoder``, any number of layers), a tanh
 joint (HAT or RNN-T), float32 on the CPU, no LM fusion (:meth:`SearchConfig.compiles`). Greedy search (K = 1:
@@ -81,6 +83,11 @@ class CompiledBeamSearch:
         # with K = 1 a label can win only where P(blank) < 0.5 (HAT: P(label) <= 1 - P(blank)), as in label-looping greedy
         theta = config.hat_blank_threshold if config.beam_size > 1 else min(config.hat_blank_threshold, 0.5)
         self.bound = np.float32(blank_logit_bound(theta) if joint.is_factorized else math.inf)
+        # IAM frame skipping, decided in the loop: a frame is dropped where the IAM's blank logit (HAT) or blank
+        # log-prob (RNN-T) reaches this, i.e. P(blank) >= theta_IAM (iam_frame_skip's rule)
+        iam = config.iam_blank_threshold
+        self.iam_bound = np.float32(blank_logit_bound(iam) if joint.is_factorized
+                                    else (math.inf if iam >= 1.0 else math.log(iam) if iam > 0 else -math.inf))
         self.streams = [_new_stream(config.beam_size, *start) for _ in range(batch)]
         self.received = [0] * batch  # frames of each stream searched: the first frame of its next chunk
 
@@ -95,15 +102,16 @@ class CompiledBeamSearch:
         for b, stream in enumerate(self.streams):
             if lens[b] == 0:
                 continue
-            counts = np.zeros(3, dtype=np.int64)
+            counts = np.zeros(4, dtype=np.int64)
             self.streams[b] = _Stream(*_search(np.ascontiguousarray(frames[b, : lens[b]]), *self.model, self.bound,
-                                      config.max_sym_per_frame, float(config.expansion_beam), MAX_ENTRIES,
-                                      self.received[b], counts, *stream))
-            self.received[b] += lens[b]
+                                               self.iam_bound, config.max_sym_per_frame, float(config.expansion_beam),
+                                               MAX_ENTRIES, self.received[b], counts, *stream))
+            self.received[b] += lens[b] - int(counts[3])
             if self.counters is not None:
                 self.counters.joint_evaluations[b] += int(counts[0])
                 self.counters.label_projections[b] += int(counts[1])
                 self.counters.frames_searched[b] += int(counts[2])
+                self.counters.frames_kept[b] -= int(counts[3])
 
     def nbest(self, nbest: Optional[int] = None) -> List[List[Hypothesis]]:
         """Each stream's ``nbest`` (default ``config.nbest``) best hypotheses so far, best first; changes nothing."""
@@ -196,8 +204,8 @@ def warm_up() -> None:
                np.zeros((1, H, 4 * H), np.float32), np.zeros((1, 4 * H), np.float32), np.zeros((H, J), np.float32),
                np.zeros(J, np.float32), True)
     stream = _new_stream(2, np.zeros(J, np.float32), np.zeros((1, H), np.float32), np.zeros((1, H), np.float32))
-    _search(np.zeros((3, J), np.float32), *weights, np.float32(math.inf), 2, 4.0, MAX_ENTRIES, 0,
-            np.zeros(3, dtype=np.int64), *stream)
+    _search(np.zeros((3, J), np.float32), *weights, np.float32(math.inf), np.float32(math.inf), 2, 4.0, MAX_ENTRIES,
+            0, np.zeros(4, dtype=np.int64), *stream)
 
 
 def _labels(node: int, trie_parent: np.ndarray, trie_label: np.ndarray, column: int = 0) -> List[int]:
@@ -274,13 +282,14 @@ def _sigmoid(x, out):
 
 
 @numba.njit(cache=True)
-def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias, dec_w_t, dec_b, hat, bound, max_sym,
-            expansion_beam, max_entries, first_frame, counts, scores, nodes, pointer, pending, store_proj, store_h, store_c,
-            size, entries, children, trie_parent, trie_label, trie_size):
+def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias, dec_w_t, dec_b, hat, bound,
+            iam_bound, max_sym, expansion_beam, max_entries, first_frame, counts, scores, nodes, pointer, pending,
+            store_proj, store_h, store_c, size, entries, children, trie_parent, trie_label, trie_size):
     """Search ``frames (T, J)`` (projected encoder frames) from the stream's state; returns the new state.
 
-    ``first_frame``: the stream's frames searched before (a node made on frame t records first_frame + t);
-    ``counts``: joint evaluations, label projections and frames searched are added to it.
+    ``iam_bound``: a frame whose IAM blank logit (HAT; RNN-T: blank log-prob) is >= it is dropped; ``first_frame``:
+    the stream's frames kept before (a node made on the n-th frame kept records first_frame + n); ``counts``: joint
+    evaluations, label projections, frames searched and frames dropped are added to it.
     """
     K = scores.shape[0]
     V1 = w_all_t.shape[1]
@@ -300,7 +309,17 @@ def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias,
     hidden = np.empty((K, frames.shape[1]), dtype=np.float32)  # each row's joint hidden
     not_blank = np.empty(K, dtype=np.float32)  # a HAT row's log P(not blank)
     deferred = np.empty(K, dtype=np.int64)
+    frame = first_frame  # the frame being searched, counted over the frames kept
     for t in range(frames.shape[0]):
+        if iam_bound < np.inf:  # IAM frame skipping: the IAM is the joint on the frame alone
+            _tanh(frames[t], hidden[0])
+            if hat:
+                iam_blank = np.dot(w_blank, hidden[0]) + out_b[0]
+            else:
+                iam_blank = _log_softmax(np.dot(hidden[0], w_all_t) + out_b)[0]
+            if iam_blank >= iam_bound:
+                counts[3] += 1
+                continue
         counts[2] += 1
         for k in range(K):
             active[k] = scores[k] > neg_inf
@@ -395,7 +414,7 @@ def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias,
                             trie_label = _grow(trie_label, trie_size + 1)
                         trie_parent[trie_size] = nodes[parent]
                         trie_label[trie_size, 0] = token
-                        trie_label[trie_size, 1] = first_frame + t
+                        trie_label[trie_size, 1] = frame
                         children[key] = trie_size
                         seq = trie_size
                         trie_size += 1
@@ -428,6 +447,7 @@ def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias,
             active[:] = new_active
             if not any_active:
                 break
+        frame += 1
     return (scores, nodes, pointer, pending, store_proj, store_h, store_c, size, entries, children, trie_parent,
             trie_label, trie_size)
 

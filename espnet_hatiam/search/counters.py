@@ -12,7 +12,8 @@ from espnet_hatiam.search.state import TransducerJoint
 class SearchCounters:
     """Counts for a batch of B utterances; each field is a ``(B,)`` int64 CPU tensor.
 
-    frames: encoder frames; frames_kept: frames left after IAM frame skipping; frames_searched:
+    frames: encoder frames; frames_kept: frames left after IAM frame skipping (the search takes the
+    frames it drops off it); frames_searched:
     frames the search loop visited (ran a round on: greedy, a label projection; beam, a top-k),
     the kept frames less those settled as blank in a blank-certain run (HAT-blank thresholding);
     joint_evaluations: (hypothesis, frame) pairs whose joint hidden and blank logit were computed

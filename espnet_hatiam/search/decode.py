@@ -7,11 +7,11 @@ from typing import List, Optional
 import torch
 
 from espnet_hatiam.errors import InputError
-from espnet_hatiam.search.beam import modified_beam_search, open_beam_search
+from espnet_hatiam.search.beam import open_beam_search
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters, blank_agreement
 from espnet_hatiam.search.frame_skip import iam_frame_skip
-from espnet_hatiam.search.greedy import greedy_search, open_greedy_search
+from espnet_hatiam.search.greedy import frame_label_counts, open_greedy_search
 from espnet_hatiam.search.lm_fusion import RNNLMFusion
 from espnet_hatiam.search.state import Hypothesis, TransducerJoint
 
@@ -31,40 +31,38 @@ def decode_encoded(
     fusion: Optional[RNNLMFusion] = None,
     blank_agreement_pass: bool = True,
 ) -> List[List[Hypothesis]]:
-    """IAM frame skipping, then the search ``config.search_type`` names, on ``(B, T, De)``.
+    """The search ``config.search_type`` names, with IAM frame skipping, on ``(B, T, De)``.
 
-    Returns one n-best list per utterance, best first. ``counters.frames_kept`` is set from
-    the frame skipping; the batched searches add their joint and projection counts. Greedy
-    search with both thresholds off also sets ``counters.blank_agreement`` (frames where the
+    Returns one n-best list per utterance, best first. ``counters.frames_kept`` loses the frames
+    IAM frame skipping drops (the greedy and beam searches skip them as they receive the frames;
+    ESPnet's search gets the kept frames); the searches add their joint and projection counts.
+    Greedy search with both thresholds off also sets ``counters.blank_agreement`` (frames where the
     IAM and the greedy path agree on blank vs label, docs/METHOD.md section 6): the frames
     each label was emitted on come from the search, the IAM decisions from one batched pass
     after it (the pass frame skipping makes; its time is part of the search's), unless
     ``blank_agreement_pass`` is False (a benchmark that gives every search the same counters).
     """
-    enc_out, enc_lens = iam_frame_skip(joint, enc_out, enc_lens, config.iam_blank_threshold)
-    if counters is not None:
-        counters.frames_kept = enc_lens.cpu().long()
+    if config.search_type == "espnet":
+        enc_out, enc_lens = iam_frame_skip(joint, enc_out, enc_lens, config.iam_blank_threshold, counters)
+        return espnet_beam_search(joint, decoder, enc_out, enc_lens, config)
+    batch, device = enc_out.size(0), enc_out.device
     if config.search_type == "greedy":
-        measure = (blank_agreement_pass and counters is not None and config.iam_blank_threshold >= 1.0
-                   and config.hat_blank_threshold >= 1.0)
-        frame_labels = torch.zeros(enc_out.shape[:2], dtype=torch.long) if measure else None
-        hyps = greedy_search(joint, decoder, enc_out, enc_lens, config.max_sym_per_frame,
-                             config.hat_blank_threshold, counters, frame_labels, config.row_plan)
-        if measure:
-            counters.blank_agreement = blank_agreement(joint, enc_out, enc_lens, frame_labels)
-        return [[h] for h in hyps]
-    if config.search_type == "beam":
-        return modified_beam_search(joint, decoder, enc_out, enc_lens, config.beam_size, config.nbest,
-                                    config.max_sym_per_frame, config.hat_blank_threshold, counters, fusion,
-                                    config.row_plan, config.expansion_beam)
-    return espnet_beam_search(joint, decoder, enc_out, enc_lens, config)
+        search = open_greedy_search(joint, decoder, config, batch, device, counters)
+    else:
+        search = open_beam_search(joint, decoder, config, batch, device, counters, fusion)
+    search.extend(enc_out, enc_lens)
+    if (config.search_type == "greedy" and blank_agreement_pass and counters is not None
+            and config.iam_blank_threshold >= 1.0 and config.hat_blank_threshold >= 1.0):
+        frame_labels = frame_label_counts(search.label_frames, enc_out.shape[:2])
+        counters.blank_agreement = blank_agreement(joint, enc_out, enc_lens, frame_labels)
+    return search.nbest()
 
 
 class StreamingDecoder:
     """:func:`decode_encoded` for B streams whose encoder frames arrive chunk by chunk.
 
-    Each :meth:`extend` skips the chunk's IAM-blank frames (a per-frame decision: the frames a
-    whole utterance would keep) and feeds the kept ones to the resumable search
+    Each :meth:`extend` feeds the chunk to the resumable search, which skips its IAM-blank frames (a
+    per-frame decision: the frames a whole utterance would keep)
     (:func:`~espnet_hatiam.search.beam.open_beam_search` or :func:`~espnet_hatiam.search.greedy.open_greedy_search`);
     :meth:`nbest` gives the partial (after the last chunk, final) n-best lists. ``counters``, if
     given, accumulates over the chunks: ``frames`` and ``frames_kept`` are added (start them at
@@ -87,11 +85,10 @@ class StreamingDecoder:
     @torch.no_grad()
     def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
         """Decode each stream's next ``enc_lens[b]`` frames (0 allowed) of the chunk ``enc_out (B, C, De)``."""
-        kept, kept_lens = iam_frame_skip(self.joint, enc_out, enc_lens, self.config.iam_blank_threshold)
         if self.counters is not None:
             self.counters.frames += enc_lens.cpu().long()
-            self.counters.frames_kept += kept_lens.cpu().long()
-        self.search.extend(kept, kept_lens)
+            self.counters.frames_kept += enc_lens.cpu().long()  # the search takes off the frames it drops
+        self.search.extend(enc_out, enc_lens)
 
     def nbest(self, nbest: Optional[int] = None) -> List[List[Hypothesis]]:
         """Each stream's ``nbest`` (default ``config.nbest``) best hypotheses so far, best first; changes nothing."""

@@ -1,7 +1,8 @@
 """The two blank thresholds (docs/METHOD.md section 4), side by side.
 
-IAM-blank frame skipping drops the frames the IAM calls blank before the search
-(:func:`iam_frame_skip`). HAT-blank thresholding settles, inside the search, the frames on which
+IAM-blank frame skipping drops the frames the IAM calls blank from what a search receives
+(:func:`iam_frame_skip`: one pass over a chunk before the PyTorch plans' frame loop; the compiled
+plan decides each frame inside its loop, from the projected frame it reads). HAT-blank thresholding settles, inside the search, the frames on which
 every hypothesis of an utterance has P(blank) >= theta_HAT: while no hypothesis emits, their
 prediction-network states are fixed, so the blank logits of a window of upcoming frames are one
 product, and the leading blank-certain frames are passed at once with their blank log-probs
@@ -13,6 +14,7 @@ from typing import Optional, Tuple
 
 import torch
 
+from espnet_hatiam.search.counters import SearchCounters
 from espnet_hatiam.search.state import TransducerJoint
 
 
@@ -21,6 +23,7 @@ def iam_frame_skip(
     enc_out: torch.Tensor,
     enc_lens: torch.Tensor,
     threshold: float,
+    counters: Optional[SearchCounters] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Keep the frames whose IAM blank posterior is below ``threshold``.
 
@@ -32,6 +35,7 @@ def iam_frame_skip(
         enc_out: ``(B, T, De)`` encoder output.
         enc_lens: ``(B,)`` valid frames.
         threshold: theta_IAM; >= 1 keeps every frame.
+        counters: if given, the frames dropped are taken off its ``frames_kept``.
 
     Returns:
         ``(kept_enc_out (B, T', De), kept_lens (B,))`` with T' = max kept frames.
@@ -41,6 +45,8 @@ def iam_frame_skip(
     valid = torch.arange(enc_out.size(1), device=enc_out.device) < enc_lens.unsqueeze(1)
     keep = valid & (joint.iam_blank_log_prob(enc_out).exp() < threshold)
     kept_lens = keep.sum(1)
+    if counters is not None:
+        counters.frames_kept -= (enc_lens - kept_lens).cpu().long()
     # Stable sort puts kept frames first without reordering them.
     order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices
     kept = enc_out.gather(1, order.unsqueeze(-1).expand_as(enc_out))

@@ -12,7 +12,7 @@ from espnet_hatiam.search.beam_state import BeamState, EncodedFrames
 from espnet_hatiam.search.compiled import CompiledBeamSearch
 from espnet_hatiam.search.config import SearchConfig
 from espnet_hatiam.search.counters import SearchCounters
-from espnet_hatiam.search.frame_skip import WINDOW, blank_certain_run, blank_logit_bound
+from espnet_hatiam.search.frame_skip import WINDOW, blank_certain_run, blank_logit_bound, iam_frame_skip
 from espnet_hatiam.search.state import Hypothesis, PredictionNetwork, TransducerJoint, chunk_frames
 
 
@@ -64,10 +64,16 @@ def greedy_search(
     search = open_greedy_search(joint, decoder, config, batch, device, counters)
     search.extend(enc_out, enc_lens)
     if frame_labels is not None:
-        flat = [b * frames + f for b in range(batch) for f in search.label_frames[b]]
-        added = torch.bincount(torch.tensor(flat, dtype=torch.long), minlength=frame_labels.numel())
-        frame_labels += added.view_as(frame_labels).to(frame_labels.device, frame_labels.dtype)
+        frame_labels += frame_label_counts(search.label_frames, (batch, frames)).to(frame_labels.device,
+                                                                                     frame_labels.dtype)
     return search.best()
+
+
+def frame_label_counts(label_frames: List[List[int]], shape) -> torch.Tensor:
+    """``(B, T)`` int64: the labels each stream's path emitted on each frame, from its ``label_frames``."""
+    batch, frames = shape
+    flat = [b * frames + f for b in range(batch) for f in label_frames[b]]
+    return torch.bincount(torch.tensor(flat, dtype=torch.long), minlength=batch * frames).view(batch, frames)
 
 
 def open_greedy_search(joint: TransducerJoint, decoder: torch.nn.Module, config: SearchConfig, batch: int,
@@ -117,6 +123,10 @@ class GreedySearch:
     def extend(self, enc_out: torch.Tensor, enc_lens: torch.Tensor) -> None:
         """Search each stream's next ``enc_lens[b]`` frames (0 allowed) of the chunk ``enc_out (B, C, De)``."""
         if chunk_frames(enc_out, self.batch) == 0:
+            return
+        enc_out, enc_lens = iam_frame_skip(self.joint, enc_out, enc_lens, self.config.iam_blank_threshold,
+                                           self.counters)
+        if enc_out.size(1) == 0:
             return
         encoded = EncodedFrames(self.joint, enc_out, enc_lens, self.width)
         if self.select:
