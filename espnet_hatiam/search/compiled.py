@@ -350,8 +350,9 @@ def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias,
                 if scores[k] < kth[K - 1]:
                     continue
                 if pending[k] != 0:
-                    n_deferred = _project_labels(deferred, n_deferred, scores, not_blank, hidden, w_label_t, out_b,
-                                                 log_probs, kth, counts)
+                    _project_labels(deferred, n_deferred, scores, not_blank, hidden, w_label_t, out_b, log_probs, kth,
+                                    counts)
+                    n_deferred = 0
                     if scores[k] < kth[K - 1]:
                         continue
                     store_proj, store_h, store_c, size = _store_sequence(
@@ -455,7 +456,7 @@ def _search(frames, w_blank, w_label_t, w_all_t, out_b, table, w_ih, w_hh, bias,
 @numba.njit(cache=True)
 def _project_labels(deferred, n_deferred, scores, not_blank, hidden, w_label_t, out_b, log_probs, kth, counts):
     """The label log-probs of the HAT rows ``deferred[:n_deferred]`` (best first) whose labels can still reach the top
-    K (a label's score is at most the row's score + log P(not blank)); the others' stay -inf. Returns 0: none wait."""
+    K (a label's score is at most the row's score + log P(not blank)); the others' stay -inf."""
     for i in range(n_deferred):
         k = deferred[i]
         if scores[k] + not_blank[k] < kth[kth.shape[0] - 1]:
@@ -464,7 +465,6 @@ def _project_labels(deferred, n_deferred, scores, not_blank, hidden, w_label_t, 
         log_probs[k, 1:] = _log_softmax(np.dot(hidden[k], w_label_t) + out_b[1:]) + not_blank[k]
         for v in range(1, log_probs.shape[1]):
             _offer(kth, scores[k] + log_probs[k, v])
-    return 0
 
 
 @numba.njit(cache=True)
