@@ -282,6 +282,7 @@ def test_comparison_header_describes_the_sets_and_each_systems_setup_from_its_co
                                           "specaug": "specaug"},
         "asr_train_rnnt_bpe30_seed1": {**base, "joint_type": "rnnt", "init_param": ["x.pth:encoder:encoder"]},
         "asr_train_espnet_ctc_att_bpe30_seed1": {**base, "model": "espnet", "decoder": "transformer",
+                                                 "encoder_conf": {**base["encoder_conf"], "input_layer": "conv2d8"},
                                                  "decoder_conf": {"num_blocks": 3}, "model_conf": {"ctc_weight": 0.3}},
     }
     for name, config in configs.items():
@@ -294,7 +295,8 @@ def test_comparison_header_describes_the_sets_and_each_systems_setup_from_its_co
     lines = describe_systems(sorted(tmp_path.glob("asr_*")) + [tmp_path / "train"])
     common = "26 epochs, {}, {}, 5 best averaged"
     assert lines == [
-        "train_espnet_ctc_att (seed 1): conformer 4 x 144, transformer decoder 3 blocks, ctc_weight 0.3, "
+        "train_espnet_ctc_att (seed 1): conformer 4 x 144 (conv2d8 subsampling), transformer decoder 3 blocks, "
+        "ctc_weight 0.3, "
         + common.format("no SpecAugment", "random init"),
         "train_hat_iam (seeds 1, 2): conformer 4 x 144, hat joint, iam_weight 0.3, "
         + common.format("no SpecAugment", "random init"),

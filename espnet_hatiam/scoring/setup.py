@@ -31,7 +31,8 @@ def set_sizes(records: Sequence[Path], sets: Sequence[str]) -> str:
 def describe_config(config: dict) -> str:
     """One system's training setup from its ESPnet ``config.yaml``."""
     encoder = config.get("encoder_conf") or {}
-    items = [f"{config.get('encoder')} {encoder.get('num_blocks', '?')} x {encoder.get('output_size', '?')}"]
+    items = [f"{config.get('encoder')} {encoder.get('num_blocks', '?')} x {encoder.get('output_size', '?')}"
+             + (f" ({encoder['input_layer']} subsampling)" if encoder.get("input_layer") else "")]
     if config.get("model") == "espnet":
         decoder = config.get("decoder_conf") or {}
         ctc_weight = (config.get("model_conf") or {}).get("ctc_weight")
