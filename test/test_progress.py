@@ -19,7 +19,7 @@ TRAIN_LOG = [
     "[vm] 2026-12-01 12:28:53,020 (trainer:811) INFO: 1epoch:train:1-10batch: iter_time=0.011, loss=85.181, grad_norm=1.0",
     "[vm] 2026-12-01 12:29:03,406 (trainer:811) INFO: 1epoch:train:11-20batch: iter_time=0.003, loss=74.639",
     "[vm] 2026-12-01 12:29:44,144 (trainer:394) INFO: 1epoch results: [train] iter_time=0.004, loss_ctc=81.289, "
-    "loss=64.244, time=58.76 seconds, total_count=60, [valid] loss_ctc=59.518, cer_ctc=1.000, loss=51.616, "
+    "acc=0.104, loss=64.244, time=58.76 seconds, total_count=60, [valid] loss_ctc=59.518, cer_ctc=1.000, loss=51.616, "
     "cer=0.788, wer=1.000, time=3.67 seconds, total_count=8",
     "[vm] 2026-12-01 12:29:47,027 (trainer:324) INFO: 2/2epoch started. Estimated time to finish: 1 minute and 2.8 seconds",
     "[vm] 2026-12-01 12:29:53,020 (trainer:811) INFO: 2epoch:train:1-10batch: iter_time=0.011, loss=60.0",
@@ -110,7 +110,9 @@ def test_learning_curve_keeps_the_last_run_of_each_epoch(tmp_path):
     (tmp_path / "train.log").write_text("\n".join(TRAIN_LOG[5:] + [resumed]) + "\n")
     curve = read_curve(tmp_path / "train.log")
     assert [c["epoch"] for c in curve] == [1, 2]
-    assert curve[0] == {"epoch": 1, "train_loss": 64.244, "valid_loss": 51.616, "valid_wer": 0.99}
+    assert curve[0] == {"epoch": 1, "train_loss": 64.244, "train_acc": 0.104, "valid_loss": 51.616, "valid_cer_ctc": 1.0,
+                        "valid_wer": 0.99}
+    assert curve[1] == {"epoch": 2, "train_loss": 44.755, "valid_loss": 40.583, "valid_wer": 0.95}
     assert curve_table({"hat": curve}, (1, 5)).splitlines()[2] == "|hat|0.990|-|2: 0.950|"
     plot_learning_curves({"hat": curve}, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0

@@ -1,8 +1,9 @@
 """Learning curves from ESPnet's training logs: the one reader of its ``Nepoch results`` lines.
 
-A line ``[vm] ... INFO: 7epoch results: [train] ..., loss=12.3, ... [valid] ..., loss=14.1, acc=0.8,
-wer=0.25, ...`` becomes ``{"epoch": 7, "train_loss": 12.3, "valid_loss": 14.1, "valid_acc": 0.8,
-"valid_wer": 0.25}`` (only the fields the model reports). ``valid_wer`` is what each model reports
+A line ``[vm] ... INFO: 7epoch results: [train] ..., acc=0.9, loss=12.3, ... [valid] ..., cer_ctc=0.3, loss=14.1,
+acc=0.8, wer=0.25, ...`` becomes ``{"epoch": 7, "train_loss": 12.3, "train_acc": 0.9, "valid_loss": 14.1,
+"valid_acc": 0.8, "valid_cer_ctc": 0.3, "valid_wer": 0.25}`` (only the fields the model reports; accuracy and
+CTC CER are ESPnet CTC/attention's, its attention decoder's and its CTC branch's). ``valid_wer`` is what each model reports
 on validation: greedy decoding for the transducers, teacher-forced attention output for ESPnet's
 CTC/attention model; so each curve says whether its system converged, not which is better.
 """
@@ -14,8 +15,8 @@ from typing import Dict, List, Optional, Sequence
 from espnet_hatiam.scoring.plots import pyplot, save
 
 EPOCH_RESULTS = re.compile(r"(\d+)epoch results: \[train\](.*)\[valid\](.*)$")
-FIELDS = {"train_loss": ("train", "loss"), "valid_loss": ("valid", "loss"), "valid_acc": ("valid", "acc"),
-          "valid_wer": ("valid", "wer")}
+FIELDS = {"train_loss": ("train", "loss"), "train_acc": ("train", "acc"), "valid_loss": ("valid", "loss"),
+          "valid_acc": ("valid", "acc"), "valid_cer_ctc": ("valid", "cer_ctc"), "valid_wer": ("valid", "wer")}
 
 
 def _field(segment: str, name: str) -> Optional[float]:

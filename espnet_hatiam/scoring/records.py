@@ -50,14 +50,15 @@ def provenance() -> Dict[str, object]:
     commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
     # only tracked files count: a record is "dirty" when the code it ran was not the commit's
     dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", str(package)))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    total = os.cpu_count()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else total  # those it may run on
     versions = {}
     for name in ("torch", "espnet"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"commit": commit, "dirty": dirty, "machine": f"{platform.machine()}, {cores} CPU cores",
+    return {"commit": commit, "dirty": dirty, "machine": f"{platform.machine()}, {cores} of {total} CPU cores",
             "date": time.strftime("%Y-%m-%d"), "python": platform.python_version(), **versions}
 
 
