@@ -242,8 +242,8 @@ def test_compare_systems_pairs_lowest_seeds_without_a_shared_one_and_names_missi
         compare_systems.main(cmd)
 
 
-def test_a_systems_main_mode_is_its_only_mode_on_every_set_or_the_one_its_pairs_name(tmp_path):
-    from espnet_hatiam.scoring.compare import collect, main_mode
+def test_a_systems_main_mode_is_its_only_mode_on_every_set_or_the_one_its_pairs_name_or_each_they_name(tmp_path):
+    from espnet_hatiam.scoring.compare import collect, main_mode, seed_table
 
     for dset in ("dev", "test"):
         (tmp_path / dset).mkdir()
@@ -262,6 +262,9 @@ def test_a_systems_main_mode_is_its_only_mode_on_every_set_or_the_one_its_pairs_
     with pytest.raises(ValueError, match="system 'espnet' has no mode 'beam'; name one of"):
         main_mode(decodings, "espnet", "beam")
     assert main_mode(decodings, "espnet", "beam", named=["ctc_att_weight_0.5"]) == "ctc_att_weight_0.5"  # a pair's
+    # pairs that name both: the seed table shows a row for each, in the pairs' order
+    rows = seed_table(decodings, ["test"], "beam", ["espnet@ctc_att_weight_0.5:espnet@ctc_att"]).splitlines()[2:]
+    assert [row.split("|")[1:4] for row in rows] == [["espnet", "ctc_att_weight_0.5", "test"], ["espnet", "ctc_att", "test"]]
 
 
 def test_comparison_header_describes_the_sets_and_each_systems_setup_from_its_config(tmp_path):

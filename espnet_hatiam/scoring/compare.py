@@ -6,6 +6,7 @@ layout of :mod:`.layout`. Nothing here reads a model, an audio file or a referen
 """
 
 import fnmatch
+import itertools
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,9 +119,17 @@ def results_table(decodings: Sequence[Decoding]) -> str:
     return "\n".join(lines)
 
 
+def table_modes(decodings: Sequence[Decoding], system: str, preferred: str, named: Sequence[str] = ()) -> List[str]:
+    """The modes of ``system`` the seed table shows: each mode the pairs name (``named``), in their order, where
+    they name several it was decoded with (e.g. two decoding CTC weights of a baseline); else its :func:`main_mode`."""
+    modes = {d.mode for d in decodings if d.system == system}
+    several = [m for m in dict.fromkeys(named) if m in modes]
+    return several if len(several) > 1 else [main_mode(decodings, system, preferred, named=named)]
+
+
 def seed_table(decodings: Sequence[Decoding], sets: Sequence[str], preferred: str, pairs: Sequence[str] = ()) -> str:
     """WER per seed of each system's main mode on each set (:func:`main_mode`; the modes ``pairs`` name settle a
-    system with several), and mean ± sample std (n - 1) over seeds."""
+    system with several, a row each: :func:`table_modes`), and mean ± sample std (n - 1) over seeds."""
     named = {}
     for pair in pairs:
         for system, mode in parse_pair(pair):
@@ -129,8 +138,7 @@ def seed_table(decodings: Sequence[Decoding], sets: Sequence[str], preferred: st
     seeds = sorted({d.seed for d in decodings})
     lines = [f"|system|mode|set|{'|'.join(f'seed {s}' for s in seeds)}|mean ± std|", "|---" * (len(seeds) + 4) + "|"]
     for system in sorted({d.system for d in decodings}):
-        mode = main_mode(decodings, system, preferred, named=named.get(system, ()))
-        for dset in sets:
+        for mode, dset in itertools.product(table_modes(decodings, system, preferred, named.get(system, ())), sets):
             chosen = _select(decodings, system, mode, dset)
             if not chosen:
                 continue
