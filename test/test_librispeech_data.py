@@ -487,7 +487,8 @@ def _recipe_with_printing_hat_asr(tmp_path, recipe):
 @pytest.mark.parametrize("recipe", [MINI, LS100, REPO / "egs" / "speechocean762" / "asr1"],
                          ids=["mini_librispeech", "librispeech_100", "speechocean762"])
 def test_espnet_transducer_search_runs_in_two_algorithms_on_hat_iam_only(tmp_path, recipe):
-    """ESPnet's one-utterance-at-a-time search decodes the HAT+IAM model in maes and alsd, no other system."""
+    """ESPnet's one-utterance-at-a-time search decodes the HAT+IAM model in maes and alsd, no other system; the
+    ESPnet baseline is decoded with the recipe's --espnet_decode_configs."""
     stand_in = _recipe_with_printing_hat_asr(tmp_path, recipe)
     result = subprocess.run(["./run.sh", "--seeds", "2024", "--compare", "false"], cwd=stand_in,
                             capture_output=True, text=True)
@@ -501,7 +502,9 @@ def test_espnet_transducer_search_runs_in_two_algorithms_on_hat_iam_only(tmp_pat
     assert espnet == {"train_hat_iam_bpe300_seed2024" if recipe != LS100 else "train_hat_iam_bpe5000_seed2024":
                       ["conf/decode_espnet_alsd.yaml", "conf/decode_espnet_maes.yaml"],
                       **{tag: [] for tag in configs if tag.startswith("train_hat_bpe")},
-                      **{tag: ["conf/decode_espnet_ctc_att.yaml"] for tag in configs if "espnet_ctc_att" in tag}}
+                      **{tag: ["conf/decode_espnet_ctc_att.yaml"] + (  # mini_librispeech's: also with CTC alone
+                          ["conf/decode_espnet_ctc_att_ctc_weight_1.0.yaml"] if recipe == MINI else [])
+                         for tag in configs if "espnet_ctc_att" in tag}}
     assert "conf/decode_beam_sym4.yaml" in configs[next(iter(configs))]
 
 

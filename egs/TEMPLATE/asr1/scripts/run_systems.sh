@@ -7,12 +7,13 @@
 #       [--main_mode beam_sym4] [--compare true|false|only] [--pairs "a:b a@m1:a@m2"] [--plot_set SET]
 #       [--title "..."] [--note "header line"]... [--update_results true]
 #       [--espnet_searches "default alsd tsd nsc maes"] [--espnet_search_systems "train_x"]
-#       [--criteria "train_espnet_*=valid.loss"] [hat_asr.sh options]
+#       [--criteria "train_espnet_*=valid.loss"] [--espnet_decode_configs "conf/decode_espnet_ctc_att.yaml ..."]
+#       [hat_asr.sh options]
 #
 # A system is conf/<system>.yaml, trained as exp/asr_<system>_bpe<N>_seed<seed> with --seed <seed>
 # and --asr_args; --ngpu N > 1 adds ESPnet's --multiprocessing_distributed true (as asr.sh does).
 # train_espnet_* systems are ESPnet's own ASR task (espnet2.bin.asr_train), decoded with
-# conf/decode_espnet_ctc_att.yaml; the others with every decoding mode of conf/ (the thresholded
+# --espnet_decode_configs (conf/decode_espnet_ctc_att.yaml; its first is their main mode); the others with every decoding mode of conf/ (the thresholded
 # modes left out for an RNN-T joint) or --decode_configs; ESPnet's BeamSearchTransducer only in the
 # --espnet_searches algorithms and, if --espnet_search_systems is given, only on those systems (where
 # ESPnet's one-utterance-at-a-time search would take hours a mode). Every model is decoded from the average of
@@ -41,6 +42,7 @@ update_results=false
 espnet_searches="default alsd tsd nsc maes"
 espnet_search_systems=""
 criteria=""
+espnet_decode_configs=conf/decode_espnet_ctc_att.yaml
 train_set=""; valid_set=""; test_sets=""; nbpe=""
 stage=1; stop_stage=100; ngpu=0
 args=()
@@ -70,6 +72,7 @@ while [ $# -gt 0 ]; do
         --espnet_searches) espnet_searches=$2 ;;
         --espnet_search_systems) espnet_search_systems=$2 ;;
         --criteria) criteria=$2 ;;
+        --espnet_decode_configs) espnet_decode_configs=$2 ;;
         --train_set) train_set=$2 ;;
         --valid_set) valid_set=$2 ;;
         --test_sets) test_sets=$2 ;;
@@ -97,7 +100,7 @@ for theta in 0.6 0.8 0.9 0.95 0.99; do threshold_configs+=" conf/decode_dual_${t
 decoding_of() {
     local system=$1 configs="" config
     case "${system}" in
-        train_espnet_*) echo "espnet conf/decode_espnet_ctc_att.yaml 1 conf/decode_espnet_ctc_att.yaml"; return ;;
+        train_espnet_*) echo "espnet ,${espnet_decode_configs// /,} 1 ${espnet_decode_configs%% *}"; return ;;
     esac
     for config in ${decode_configs:-${plain_configs} ${threshold_configs}}; do
         [ -f "${config}" ] || continue
