@@ -499,11 +499,12 @@ def test_espnet_transducer_search_runs_in_two_algorithms_on_hat_iam_only(tmp_pat
         if args[args.index("--inference_model") + 1].endswith(".ave.pth"):  # the averaged model's call: every mode
             configs[args[args.index("--asr_tag") + 1]] = args[args.index("--inference_configs") + 1].split()
     espnet = {tag: sorted(c for c in found if "decode_espnet_" in c) for tag, found in configs.items()}
+    chosen_weight = {"mini_librispeech": ["conf/decode_espnet_ctc_att_ctc_weight_1.0.yaml"],  # CTC weights chosen on dev
+                     "speechocean762": ["conf/decode_espnet_ctc_att_ctc_weight_0.5.yaml"], "librispeech_100": []}
     assert espnet == {"train_hat_iam_bpe300_seed2024" if recipe != LS100 else "train_hat_iam_bpe5000_seed2024":
                       ["conf/decode_espnet_alsd.yaml", "conf/decode_espnet_maes.yaml"],
                       **{tag: [] for tag in configs if tag.startswith("train_hat_bpe")},
-                      **{tag: ["conf/decode_espnet_ctc_att.yaml"] + (  # mini_librispeech's: also with CTC alone
-                          ["conf/decode_espnet_ctc_att_ctc_weight_1.0.yaml"] if recipe == MINI else [])
+                      **{tag: ["conf/decode_espnet_ctc_att.yaml", *chosen_weight[recipe.parent.name]]
                          for tag in configs if "espnet_ctc_att" in tag}}
     assert "conf/decode_beam_sym4.yaml" in configs[next(iter(configs))]
 

@@ -28,7 +28,8 @@ exec scripts/run_systems.sh \
     --espnet_searches "maes alsd" \
     --espnet_search_systems train_hat_iam \
     --criteria "train_espnet_*=valid.loss" \
-    --pairs "train_hat_iam:train_hat train_hat_iam:train_espnet_ctc_att train_hat_iam@dual_0.95:train_hat_iam@beam_sym4" \
+    --espnet_decode_configs "conf/decode_espnet_ctc_att.yaml conf/decode_espnet_ctc_att_ctc_weight_0.5.yaml" \
+    --pairs "train_hat_iam:train_hat train_hat_iam:train_espnet_ctc_att@espnet_ctc_att train_hat_iam:train_espnet_ctc_att@espnet_ctc_att_ctc_weight_0.5 train_hat_iam@dual_0.95:train_hat_iam@beam_sym4" \
     --title "speechocean762: HAT+IAM against vanilla HAT and ESPnet CTC/attention" \
     --note "every system's encoder starts from egs/synth_en's model (asr_train_demo_full_bpe300, valid.wer.best.pth)" \
     "$@"
