@@ -3,8 +3,8 @@
 A line ``[vm] ... INFO: 7epoch results: [train] ..., acc=0.9, loss=12.3, ... [valid] ..., cer_ctc=0.3, loss=14.1,
 acc=0.8, wer=0.25, ...`` becomes ``{"epoch": 7, "train_loss": 12.3, "train_acc": 0.9, "valid_loss": 14.1,
 "valid_acc": 0.8, "valid_cer_ctc": 0.3, "valid_wer": 0.25}`` (only the fields the model reports; accuracy and
-CTC CER are ESPnet CTC/attention's, its attention decoder's and its CTC branch's). ``valid_wer`` is what each model reports
-on validation: greedy decoding for the transducers, teacher-forced attention output for ESPnet's
+CTC CER are ESPnet CTC/attention's, its attention decoder's and its CTC branch's). ``valid_wer`` is what each
+model reports on validation: greedy decoding for the transducers, teacher-forced attention output for ESPnet's
 CTC/attention model; so each curve says whether its system converged, not which is better.
 """
 
