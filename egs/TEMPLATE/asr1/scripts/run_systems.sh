@@ -14,9 +14,9 @@
 # and --asr_args; --ngpu N > 1 adds ESPnet's --multiprocessing_distributed true (as asr.sh does).
 # train_espnet_* systems are ESPnet's own ASR task (espnet2.bin.asr_train), decoded with
 # --espnet_decode_configs (conf/decode_espnet_ctc_att.yaml; the first is their main mode); the others
-# with every decoding mode of conf/ (the thresholded modes left out for an RNN-T joint) or --decode_configs; ESPnet's BeamSearchTransducer only in the
-# --espnet_searches algorithms and, if --espnet_search_systems is given, only on those systems (where
-# ESPnet's one-utterance-at-a-time search would take hours a mode). Every model is decoded from the average of
+# with every decoding mode of conf/ (the thresholded modes left out for an RNN-T joint) or --decode_configs;
+# ESPnet's BeamSearchTransducer only in the --espnet_searches algorithms and, if --espnet_search_systems is
+# given, only on those systems (where ESPnet's one-utterance-at-a-time search would take hours a mode). Every model is decoded from the average of
 # its best checkpoints (valid.wer.ave.pth) and, in the main mode, from its single best checkpoint (valid.wer.best.pth);
 # --criteria "<system glob>=<criterion> ..." selects a matching system's checkpoints by another criterion of its
 # config's best_model_criterion (e.g. valid.loss: ESPnet CTC/attention's validation "wer" is its attention
