@@ -34,6 +34,27 @@ def test_decode_configs_link_to_the_shared_ones_unless_the_readme_says_why():
                 assert f"conf/{config.name}" in readme, f"{config}: its own copy; {recipe}/README.md must say why"
 
 
+
+def test_a_longer_budget_config_differs_from_its_base_only_in_max_epoch():
+    """conf/<base>_<N>ep.yaml, the same system at another epoch budget (the READMEs' "everything else the same"), is
+    its base config with max_epoch N and nothing else changed."""
+    import re
+
+    import yaml
+
+    longer = sorted(path for recipe in RECIPES for path in (recipe / "conf").glob("train_*_*ep.yaml")
+                    if re.search(r"_\d+ep\.yaml$", path.name))
+    assert longer, "no longer-budget config found"
+    for config in longer:
+        base = config.with_name(re.sub(r"_\d+ep\.yaml$", ".yaml", config.name))
+        assert base.is_file(), f"{config}: no base config {base.name}"
+        mine, theirs = yaml.safe_load(config.read_text()), yaml.safe_load(base.read_text())
+        epochs = int(re.search(r"_(\d+)ep\.yaml$", config.name).group(1))
+        assert mine.pop("max_epoch") == epochs, f"{config}: max_epoch is not {epochs}"
+        theirs.pop("max_epoch")
+        differing = sorted(key for key in set(mine) | set(theirs) if mine.get(key) != theirs.get(key))
+        assert not differing, f"{config}: differs from {base.name} in {differing}"
+
 def test_every_stage_writes_its_outputs(mini_recipe):
     r = mini_recipe
     for dset in ("train", "dev", "test"):
