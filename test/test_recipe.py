@@ -3,12 +3,15 @@
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+
+from espnet_hatiam.scoring.compare import collect, main_mode, parse_pair
 
 from conftest import MINI_OPTIONS, REPO, make_mini_recipe, run_recipe
 
@@ -54,6 +57,39 @@ def test_a_longer_budget_config_differs_from_its_base_only_in_max_epoch():
         theirs.pop("max_epoch")
         differing = sorted(key for key in set(mine) | set(theirs) if mine.get(key) != theirs.get(key))
         assert not differing, f"{config}: differs from {base.name} in {differing}"
+
+
+def _driver_options(run_sh: Path) -> dict:
+    """The ``--option value`` pairs a recipe's run.sh passes to scripts/run_systems.sh."""
+    text = run_sh.read_text().replace("\\\n", " ")
+    command = next(line for line in text.splitlines() if line.startswith("exec scripts/run_systems.sh"))
+    words = shlex.split(command)[2:]
+    return {words[i][2:]: words[i + 1] for i in range(0, len(words) - 1, 2) if words[i].startswith("--")}
+
+
+def test_every_pair_a_recipe_compares_names_decodings_its_committed_records_hold():
+    """``./run.sh --compare only`` on a fresh clone reads only results/: each side of each pair of a recorded system
+    has its (named or main) mode there, on the first checkpoint tag, so the committed comparison can be remade."""
+    checked, missing = 0, []
+    for recipe in RECIPES:
+        if "exec scripts/run_systems.sh" not in (recipe / "run.sh").read_text() or not (recipe / "results").is_dir():
+            continue
+        options = _driver_options(recipe / "run.sh")
+        records = sorted((recipe / "results").glob(f"asr_*_bpe{options['nbpe']}_seed*"))
+        criteria = [tuple(rule.split("=", 1)) for rule in options.get("criteria", "").split()]
+        decodings = collect(records, options["test_sets"].split(), "valid.wer.ave", criteria)
+        recorded = {d.system for d in decodings}
+        for pair in options["pairs"].split():
+            sides = parse_pair(pair)
+            if all(system in recorded for system, _ in sides):  # the driver leaves out pairs of unrecorded systems
+                for system, mode in sides:
+                    try:
+                        main_mode(decodings, system, options.get("main_mode", "beam_sym4"), mode)
+                    except ValueError as e:
+                        missing.append(f"{recipe.parent.name} pair {pair}: {e}")
+                checked += 1
+    assert checked, "no recipe pair with committed records"
+    assert not missing, "\n".join(missing)
 
 def test_every_stage_writes_its_outputs(mini_recipe):
     r = mini_recipe

@@ -16,7 +16,7 @@ exec scripts/run_systems.sh \
     --test_sets "train_dev test" \
     --nbpe 30 \
     --systems "train_hat_iam train_hat train_rnnt train_espnet_ctc_att" \
-    --pairs "train_hat_iam:train_hat train_hat_iam:train_rnnt train_hat_iam:train_espnet_ctc_att train_hat_iam@dual_0.95:train_hat_iam@beam_sym4 train_hat_iam@dual_0.8:train_hat_iam@beam_sym4 train_hat_iam@greedy:train_hat_iam@beam_sym4 train_hat_iam@beam_sym1:train_hat_iam@beam_sym4" \
+    --pairs "train_hat_iam:train_hat train_hat_iam:train_rnnt train_hat_iam:train_espnet_ctc_att train_hat_iam@dual_0.95:train_hat_iam@beam_sym4 train_hat_iam@dual_0.8:train_hat_iam@beam_sym4 train_hat_iam@greedy:train_hat_iam@beam_sym4" \
     --title "an4: HAT+IAM against vanilla HAT, RNN-T and ESPnet CTC/attention" \
     --note "published (ESPnet egs2/an4, 12-block transformer, speed perturbation, 200 GPU epochs, beam 10): 7.6 % test, 12.9 % train_dev WER" \
     "$@"
