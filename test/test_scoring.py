@@ -463,12 +463,17 @@ def test_a_record_of_an_older_commit_with_the_same_package_code_is_not_flagged_a
     recipe_script = commit("egs/an4/asr1/run.sh", "stages \\\n    --pairs \"a:b\" \\\n    --title \"an4\"\n")
     new_pair = commit("egs/an4/asr1/run.sh", "stages \\\n    --pairs \"a:b a:c\" \\\n    --title \"an4: a, b, c\"\n")
     new_stage = commit("egs/an4/asr1/run.sh", "stages v2 \\\n    --pairs \"a:b a:c\" \\\n    --title \"an4: a, b, c\"\n")
+    stage_lines = "stages v2 \\\n    --pairs \"a:b a:c\" \\\n    --title \"an4: a, b, c\"\n"
+    commented = commit("egs/an4/asr1/run.sh", "# what it runs\n" + stage_lines)
+    interpreter = commit("egs/an4/asr1/run.sh", "#!/bin/bash\n# what it runs\n" + stage_lines)
     changed = commit("espnet_hatiam/search.py", "v2")
     assert same_code(code, docs_only, repo) is True
     assert same_code(code, scoring_only, repo) is True  # the scoring reads records, it does not make them
     assert same_code(code, recipe_script, repo) is True and same_code(code, recipe_script, repo, "egs/an4/asr1") is False
     assert same_code(recipe_script, new_pair, repo, "egs/an4/asr1") is True  # pairs and title compare, not decode
     assert same_code(new_pair, new_stage, repo, "egs/an4/asr1") is False
+    assert same_code(new_stage, commented, repo, "egs/an4/asr1") is True  # a comment is not run
+    assert same_code(commented, interpreter, repo, "egs/an4/asr1") is False  # a #! line is
     assert same_code(code, changed, repo) is False
     assert same_code("0123456789ab", changed, repo) is None  # not in the history: cannot be told
     assert same_code("--output=x", changed, repo) is None  # not a commit id: never handed to git

@@ -137,9 +137,10 @@ pinned stack; not the docs or the records."""
 RECIPE_SCRIPTS = ("local", "run.sh", "path.sh", "db.sh", "cmd.sh")
 """A recipe's own files that make its data and drive its stages (its conf/ is in each record's config.yaml)."""
 
-COMPARISON_OPTIONS = r"^[[:space:]]*--(pairs|title|note) "
-"""Lines of a recipe script (run.sh's options to ``run_systems.sh``) that only set up the comparison of records, not
-the hypotheses in them: a change to them alone leaves a record's code the same (``git diff -I``)."""
+UNRUN_LINES = (r"^[[:space:]]*--(pairs|title|note) ", r"^[[:space:]]*#([^!]|$)")
+"""Lines a change to which leaves a record's code the same (``git diff -I``): a recipe script's options that only set
+up the comparison of records (run.sh's to ``run_systems.sh``), not the hypotheses in them; and comment lines (shell,
+Python and YAML ``#``, but a ``#!`` interpreter line)."""
 
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -155,13 +156,13 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
 
 def same_code(commit: str, other: str, repo: Optional[Path] = None, recipe: Optional[str] = None) -> Optional[bool]:
     """Whether two commits hold the same :data:`CODE_PATHS` (and the :data:`RECIPE_SCRIPTS` of ``recipe``, a
-    folder relative to the repository's top, but for their :data:`COMPARISON_OPTIONS` lines); None when that cannot be
+    folder relative to the repository's top, but for their :data:`UNRUN_LINES`); None when that cannot be
     told (not commit ids, a commit not in ``repo``'s history, default this package's repository, or no git)."""
     if not all(re.fullmatch(r"[0-9a-f]{4,40}", c) for c in (commit, other)):
         return None
     repo = repo or REPOSITORY
     paths = list(CODE_PATHS) + ([f":(top){recipe}/{name}" for name in RECIPE_SCRIPTS] if recipe else [])
-    diff = _git(repo, "diff", "--quiet", f"-I{COMPARISON_OPTIONS}", commit, other, "--", *paths)
+    diff = _git(repo, "diff", "--quiet", *(f"-I{pattern}" for pattern in UNRUN_LINES), commit, other, "--", *paths)
     return {0: True, 1: False}.get(diff.returncode)
 
 
