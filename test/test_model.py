@@ -77,7 +77,7 @@ def test_token_list_file_is_read_one_token_per_line(tmp_path):
 
 
 def test_token_list_not_starting_with_blank_is_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="token_list must start with <blank>, got 'a'"):
         build(token_list=["a", "<blank>", "b", "<sos/eos>"])
 
 
@@ -129,7 +129,7 @@ def test_ilm_weight_adds_weighted_ilm_loss():
 
 
 def test_negative_loss_weights_are_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="iam_weight and ilm_weight must be >= 0, got -0.1"):
         build("{iam_weight: -0.1}")
 
 
@@ -203,11 +203,16 @@ def test_eval_mode_reports_all_losses_and_error_rates():
     with torch.no_grad():
         loss, stats, _ = model(*batch())
     assert set(stats) == {"loss", "loss_transducer", "loss_iam", "loss_ilm", "cer", "wer", "cer_iam", "wer_iam"}
-    for key in ("cer", "wer", "cer_iam", "wer_iam"):
-        assert _stat(stats, key) >= 0
     # ilm_weight = 0: the ILM loss is reported but does not enter the objective.
     expected = _stat(stats, "loss_transducer") + 0.3 * _stat(stats, "loss_iam")
     assert float(loss.detach().reshape(-1)[0]) == pytest.approx(expected, rel=1e-5)
+
+    with torch.no_grad():  # blank certain everywhere: HAT and IAM emit nothing, every word and letter is an error
+        model.joint_network.lin_blank.weight.zero_()
+        model.joint_network.lin_blank.bias.fill_(100.0)
+        _, stats, _ = model(*batch())
+    assert {key: _stat(stats, key) for key in ("cer", "wer", "cer_iam", "wer_iam")} == {
+        "cer": 1.0, "wer": 1.0, "cer_iam": 1.0, "wer_iam": 1.0}
 
 
 def test_eval_mode_of_vanilla_hat_still_reports_iam_but_loss_is_hat_only():

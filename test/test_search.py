@@ -91,6 +91,7 @@ def test_nbest_is_sorted_and_distinct(model):
     enc_out, enc_lens = _encoder_output()
     nbests = modified_beam_search(model.joint_network, model.decoder, enc_out, enc_lens, beam_size=4, nbest=4)
     for nbest in nbests:
+        assert len(nbest) == 4
         scores = [h.score for h in nbest]
         assert scores == sorted(scores, reverse=True)
         assert len({tuple(h.token_ids) for h in nbest}) == len(nbest)
@@ -178,26 +179,32 @@ def test_blank_certain_run_equals_a_frame_by_frame_scan():
     assert 0 < int(run.sum()) < 8 * 4, "the case should have short and empty runs"
 
 
-def test_counters_add_up_under_dual_thresholding(model):
+def test_dual_thresholding_counts_the_frames_it_keeps_and_bounds_the_other_counters(model):
     easy_model = _certain_blank_model(model)
     enc_out, enc_lens, easy = _easy_frames(*_encoder_output(), every=2)
     counters = SearchCounters.for_lengths(enc_lens)
     config = SearchConfig(beam_size=4, max_sym_per_frame=2, iam_blank_threshold=0.99, hat_blank_threshold=0.9)
     decode_encoded(easy_model.joint_network, easy_model.decoder, enc_out, enc_lens, config, counters)
-    assert torch.equal(counters.frames, enc_lens)
     assert torch.equal(counters.frames_kept, enc_lens - easy.sum(1))
     assert (counters.frames_searched <= counters.frames_kept).all()
     assert (counters.label_projections <= counters.joint_evaluations).all()
     assert (counters.joint_evaluations >= counters.frames_kept).all()  # every kept frame's blank is computed
 
 
-def test_hat_threshold_is_refused_for_the_rnnt_joint():
+def test_hat_threshold_is_refused_for_the_rnnt_joint_by_greedy_and_beam_search():
     from espnet_hatiam.errors import InputError
 
     rnnt = build_tiny_model("rnnt")
     enc_out, enc_lens = _encoder_output()
     with pytest.raises(InputError, match="'hat_blank_threshold'.*joint_type: hat"):
         greedy_search(rnnt.joint_network, rnnt.decoder, enc_out, enc_lens, hat_blank_threshold=0.9)
+    with pytest.raises(InputError, match="'hat_blank_threshold'.*joint_type: hat"):
+        modified_beam_search(rnnt.joint_network, rnnt.decoder, enc_out, enc_lens, 2, hat_blank_threshold=0.9)
+
+
+def test_rnnt_beam_search_equals_the_slow_reference():
+    rnnt = build_tiny_model("rnnt")
+    enc_out, enc_lens = _encoder_output()
     plain = modified_beam_search(rnnt.joint_network, rnnt.decoder, enc_out, enc_lens, 2)
     labels, score = _reference_modified_beam_search(rnnt, enc_out[0, : enc_lens[0]], 2)
     assert plain[0][0].token_ids == labels and plain[0][0].score == pytest.approx(score, abs=1e-4)
