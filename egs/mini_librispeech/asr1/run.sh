@@ -21,7 +21,7 @@ exec scripts/run_systems.sh \
     --espnet_search_systems train_hat_iam \
     --criteria "train_espnet_*=valid.loss" \
     --espnet_decode_configs "conf/decode_espnet_ctc_att.yaml conf/decode_espnet_ctc_att_ctc_weight_1.0.yaml" \
-    --pairs "train_hat_iam:train_hat train_hat_iam:train_espnet_ctc_att_conv2d@espnet_ctc_att train_hat_iam:train_espnet_ctc_att_conv2d@espnet_ctc_att_ctc_weight_1.0 train_hat_iam:train_espnet_ctc_att_conv2d_30ep@espnet_ctc_att_ctc_weight_1.0 train_hat_iam:train_espnet_ctc_att_60ep@espnet_ctc_att train_hat_iam:train_espnet_ctc_att_60ep@espnet_ctc_att_ctc_weight_1.0 train_hat_iam:train_espnet_ctc_att_30ep@espnet_ctc_att_ctc_weight_0.5 train_hat_iam@dual_0.95:train_hat_iam@beam_sym4 train_hat_iam_30ep:train_espnet_ctc_att_conv2d_30ep@espnet_ctc_att_ctc_weight_1.0 train_hat_iam_30ep:train_hat_iam" \
+    --pairs "train_hat_iam:train_hat train_hat_iam:train_espnet_ctc_att_conv2d@espnet_ctc_att train_hat_iam:train_espnet_ctc_att_conv2d@espnet_ctc_att_ctc_weight_1.0 train_hat_iam:train_espnet_ctc_att_conv2d_30ep@espnet_ctc_att_ctc_weight_1.0 train_hat_iam:train_espnet_ctc_att_60ep@espnet_ctc_att train_hat_iam:train_espnet_ctc_att_60ep@espnet_ctc_att_ctc_weight_1.0 train_hat_iam:train_espnet_ctc_att_30ep@espnet_ctc_att_ctc_weight_0.5 train_hat_iam@dual_0.95:train_hat_iam@beam_sym4 train_hat_iam_30ep:train_espnet_ctc_att_conv2d_30ep@espnet_ctc_att_ctc_weight_1.0 train_hat_iam_30ep:train_hat_iam train_hat_iam_30ep:train_hat_30ep" \
     --title "mini_librispeech: HAT+IAM against vanilla HAT and ESPnet CTC/attention" \
     --note "published anchor on dev-clean-2 (test): Kaldi chain TDNN tdnn_1j, 10.78 % WER with its small trigram LM, 7.43 % rescored with the large LM" \
     "$@"
