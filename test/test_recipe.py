@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -10,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from espnet_hatiam.scoring.compare import collect, main_mode, parse_pair
+from espnet_hatiam.scoring.compare import collect, main_mode, parse_criteria, parse_pair
 
 from conftest import MINI_OPTIONS, REPO, make_mini_recipe, run_recipe
 
@@ -37,14 +39,9 @@ def test_decode_configs_link_to_the_shared_ones_unless_the_readme_says_why():
                 assert f"conf/{config.name}" in readme, f"{config}: its own copy; {recipe}/README.md must say why"
 
 
-
 def test_a_longer_budget_config_differs_from_its_base_only_in_max_epoch():
     """conf/<base>_<N>ep.yaml, the same system at another epoch budget (the READMEs' "everything else the same"), is
     its base config with max_epoch N and nothing else changed."""
-    import re
-
-    import yaml
-
     longer = sorted(path for recipe in RECIPES for path in (recipe / "conf").glob("train_*_*ep.yaml")
                     if re.search(r"_\d+ep\.yaml$", path.name))
     assert longer, "no longer-budget config found"
@@ -76,8 +73,8 @@ def test_every_pair_a_recipe_compares_names_decodings_its_committed_records_hold
             continue
         options = _driver_options(recipe / "run.sh")
         records = sorted((recipe / "results").glob(f"asr_*_bpe{options['nbpe']}_seed*"))
-        criteria = [tuple(rule.split("=", 1)) for rule in options.get("criteria", "").split()]
-        decodings = collect(records, options["test_sets"].split(), "valid.wer.ave", criteria)
+        decodings = collect(records, options["test_sets"].split(), "valid.wer.ave",
+                            parse_criteria(options.get("criteria", "")))
         recorded = {d.system for d in decodings}
         for pair in options["pairs"].split():
             sides = parse_pair(pair)
@@ -90,6 +87,7 @@ def test_every_pair_a_recipe_compares_names_decodings_its_committed_records_hold
                 checked += 1
     assert checked, "no recipe pair with committed records"
     assert not missing, "\n".join(missing)
+
 
 def test_every_stage_writes_its_outputs(mini_recipe):
     r = mini_recipe

@@ -462,8 +462,8 @@ def test_a_record_of_an_older_commit_with_the_same_package_code_is_not_flagged_a
     scoring_only = commit("espnet_hatiam/scoring/wer.py", "reads the records")
     recipe_script = commit("egs/an4/asr1/run.sh", "stages \\\n    --pairs \"a:b\" \\\n    --title \"an4\"\n")
     new_pair = commit("egs/an4/asr1/run.sh", "stages \\\n    --pairs \"a:b a:c\" \\\n    --title \"an4: a, b, c\"\n")
-    new_stage = commit("egs/an4/asr1/run.sh", "stages v2 \\\n    --pairs \"a:b a:c\" \\\n    --title \"an4: a, b, c\"\n")
     stage_lines = "stages v2 \\\n    --pairs \"a:b a:c\" \\\n    --title \"an4: a, b, c\"\n"
+    new_stage = commit("egs/an4/asr1/run.sh", stage_lines)
     commented = commit("egs/an4/asr1/run.sh", "# what it runs\n" + stage_lines)
     interpreter = commit("egs/an4/asr1/run.sh", "#!/bin/bash\n# what it runs\n" + stage_lines)
     changed = commit("espnet_hatiam/search.py", "v2")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from espnet_hatiam.scoring.compare import collect, plot_speed_accuracy, report
+from espnet_hatiam.scoring.compare import collect, parse_criteria, plot_speed_accuracy, report
 from espnet_hatiam.scoring.layout import parse_exp
 from espnet_hatiam.scoring.learning_curves import curve_table, plot_learning_curves
 from espnet_hatiam.scoring.records import provenance, provenance_table
@@ -111,9 +111,10 @@ def main(cmd=None):
         parser.error("--plot needs --plot_system")
     sets = args.sets.split()
     pairs = args.pairs.split()
-    criteria = [tuple(rule.split("=", 1)) for rule in args.criteria.split()]
-    if any(len(rule) != 2 or not all(rule) for rule in criteria):
-        parser.error(f"--criteria: each rule is <system glob>=<criterion>, got '{args.criteria}'")
+    try:
+        criteria = parse_criteria(args.criteria)
+    except ValueError as e:
+        parser.error(f"--{e}")
     try:
         text = header(args.title, args.records, args.setup_sets.split(), args.note)
         for index, model in enumerate(args.models.split()):

@@ -158,6 +158,14 @@ def parse_pair(text: str) -> Tuple[Tuple[str, Optional[str]], Tuple[str, Optiona
     return a, b
 
 
+def parse_criteria(text: str) -> List[Tuple[str, str]]:
+    """``"<system glob>=<criterion> ..."`` -> ``[(glob, criterion), ...]``, the rules of :func:`collect`."""
+    rules = [tuple(rule.split("=", 1)) for rule in text.split()]
+    if any(len(rule) != 2 or not all(rule) for rule in rules):
+        raise ValueError(f"criteria: each rule is <system glob>=<criterion>, got '{text}'")
+    return rules
+
+
 def _errors(decoding: Decoding, reference: Decoding) -> Tuple[np.ndarray, np.ndarray]:
     """Word errors and reference lengths per utterance of ``decoding``, refused unless it was scored on the
     utterances and references of ``reference``'s record."""
