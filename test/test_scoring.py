@@ -460,6 +460,9 @@ def test_a_record_of_an_older_commit_with_the_same_package_code_is_not_flagged_a
     code = commit("espnet_hatiam/search.py", "v1")
     docs_only = commit("README.md", "results")
     scoring_only = commit("espnet_hatiam/scoring/wer.py", "reads the records")
+    (repo / "espnet_hatiam" / "bin").mkdir()
+    comparison_only = commit("espnet_hatiam/bin/compare_systems.py", "compares the records")
+    decoder_cli = commit("espnet_hatiam/bin/hat_asr_inference.py", "writes the hypotheses")
     recipe_script = commit("egs/an4/asr1/run.sh", "stages \\\n    --pairs \"a:b\" \\\n    --title \"an4\"\n")
     new_pair = commit("egs/an4/asr1/run.sh", "stages \\\n    --pairs \"a:b a:c\" \\\n    --title \"an4: a, b, c\"\n")
     stage_lines = "stages v2 \\\n    --pairs \"a:b a:c\" \\\n    --title \"an4: a, b, c\"\n"
@@ -469,7 +472,10 @@ def test_a_record_of_an_older_commit_with_the_same_package_code_is_not_flagged_a
     changed = commit("espnet_hatiam/search.py", "v2")
     assert same_code(code, docs_only, repo) is True
     assert same_code(code, scoring_only, repo) is True  # the scoring reads records, it does not make them
-    assert same_code(code, recipe_script, repo) is True and same_code(code, recipe_script, repo, "egs/an4/asr1") is False
+    assert same_code(scoring_only, comparison_only, repo) is True  # nor does the comparison's command
+    assert same_code(comparison_only, decoder_cli, repo) is False  # another command of the package makes them
+    assert same_code(decoder_cli, recipe_script, repo) is True
+    assert same_code(decoder_cli, recipe_script, repo, "egs/an4/asr1") is False
     assert same_code(recipe_script, new_pair, repo, "egs/an4/asr1") is True  # pairs and title compare, not decode
     assert same_code(new_pair, new_stage, repo, "egs/an4/asr1") is False
     assert same_code(new_stage, commented, repo, "egs/an4/asr1") is True  # a comment is not run

@@ -128,11 +128,12 @@ def read_record(record: Path) -> Dict[str, object]:
     return json.loads(path.read_text())
 
 
-CODE_PATHS = (":(top)espnet_hatiam", ":(top,exclude)espnet_hatiam/scoring", ":(top)egs/TEMPLATE", ":(top)setup.py",
+CODE_PATHS = (":(top)espnet_hatiam", ":(top,exclude)espnet_hatiam/scoring",
+              ":(top,exclude)espnet_hatiam/bin/compare_systems.py", ":(top)egs/TEMPLATE", ":(top)setup.py",
               ":(top)tools/requirements.txt")
 """What a record's hypotheses depend on in this repository, besides its recipe's scripts and the training config the
-record holds (git pathspecs from the top): the package but the scoring that reads records, the stage scripts and the
-pinned stack; not the docs or the records."""
+record holds (git pathspecs from the top): the package but the scoring and the comparison's command that read
+records, the stage scripts and the pinned stack; not the docs or the records."""
 
 RECIPE_SCRIPTS = ("local", "run.sh", "path.sh", "db.sh", "cmd.sh")
 """A recipe's own files that make its data and drive its stages (its conf/ is in each record's config.yaml)."""
