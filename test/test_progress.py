@@ -116,3 +116,15 @@ def test_learning_curve_keeps_the_last_run_of_each_epoch(tmp_path):
     assert curve_table({"hat": curve}, (1, 5)).splitlines()[2] == "|hat|0.990|-|2: 0.950|"
     plot_learning_curves({"hat": curve}, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_learning_curves_give_every_system_its_own_line_style_beyond_ten_systems(tmp_path, monkeypatch):
+    import espnet_hatiam.scoring.learning_curves as learning_curves
+
+    figures = []
+    monkeypatch.setattr(learning_curves, "save", lambda fig, path: figures.append(fig))
+    curves = {f"system_{i:02d}": [{"epoch": 1, "valid_loss": 10.0 + i, "valid_wer": 0.5}] for i in range(14)}
+    plot_learning_curves(curves, tmp_path / "curves.png")
+    for ax in figures[0].axes:
+        styles = [(line.get_color(), line.get_linestyle()) for line in ax.get_lines()]
+        assert len(styles) == 14 and len(set(styles)) == 14  # matplotlib's default cycle repeats after 10

@@ -54,16 +54,18 @@ def read_curve(train_log: Path) -> List[Dict[str, float]]:
 
 
 def plot_learning_curves(curves: Dict[str, List[Dict[str, float]]], path: Path) -> None:
-    """Validation loss and WER per epoch, one line per ``{label: curve}``, as a two-panel PNG."""
+    """Validation loss and WER per epoch, one line per ``{label: curve}``, as a two-panel PNG. Each label keeps
+    one colour and dash in both panels, unique over up to 40 labels (the 10 colours, then the next dash)."""
     plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, ylabel in ((axes[0], "valid_loss", "validation loss (each model's own)"),
                             (axes[1], "valid_wer", "validation WER (each model's own, see RESULTS)")):
-        for label, curve in sorted(curves.items()):
+        for index, (label, curve) in enumerate(sorted(curves.items())):
             points = [(c["epoch"], c[key]) for c in curve if key in c]
             if points:
-                ax.plot(*zip(*points), marker=".", label=label)
+                ax.plot(*zip(*points), marker=".", label=label, color=f"C{index % 10}",
+                        linestyle=("-", "--", ":", "-.")[index // 10 % 4])
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
