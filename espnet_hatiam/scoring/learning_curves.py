@@ -69,7 +69,7 @@ def plot_learning_curves(curves: Dict[str, List[Dict[str, float]]], path: Path) 
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, handlelength=4)  # long enough to show the dash
     save(fig, path)
 
 
