@@ -10,6 +10,7 @@ import textwrap
 import threading
 
 from espnet_hatiam.bin.show_progress import epoch_summary, main
+import espnet_hatiam.scoring.learning_curves as learning_curves
 from espnet_hatiam.scoring.learning_curves import curve_table, plot_learning_curves, read_curve
 
 # Lines as ESPnet's trainer writes them (from an an4 train.log), two epochs of 20 batches.
@@ -119,8 +120,6 @@ def test_learning_curve_keeps_the_last_run_of_each_epoch(tmp_path):
 
 
 def test_learning_curves_give_every_system_its_own_line_style_beyond_ten_systems(tmp_path, monkeypatch):
-    import espnet_hatiam.scoring.learning_curves as learning_curves
-
     figures = []
     monkeypatch.setattr(learning_curves, "save", lambda fig, path: figures.append(fig))
     curves = {f"system_{i:02d}": [{"epoch": 1, "valid_loss": 10.0 + i, "valid_wer": 0.5}] for i in range(14)}
